@@ -1,0 +1,88 @@
+//! The operations protond implements, one module per resource.
+
+pub mod deployments;
+pub mod environments;
+pub mod tags;
+pub mod template_versions;
+pub mod templates;
+
+use protond_engine::records::{self, Entity, Stored};
+use protond_store::{ListQuery, Store, StoreError, Write};
+use protond_wire::{ErrorKind, ProtonError, RequestContext};
+
+use crate::failure::{OrInternal, internal};
+use crate::paging;
+
+/// Commits `writes`; an expectation that no longer holds means someone else changed the same
+/// resource meanwhile, which the caller may retry.
+pub async fn commit(
+    store: &dyn Store,
+    ctx: &RequestContext,
+    writes: Vec<Write>,
+) -> Result<(), ProtonError> {
+    match store.commit(writes).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::Conflict(_)) => Err(ProtonError::conflict(
+            "The resource was changed by another request while this one ran. Try again.",
+        )),
+        Err(e) => Err(internal(ctx, &e)),
+    }
+}
+
+/// Reads a record of the caller's account, or answers ResourceNotFound with `missing`.
+pub async fn require<T: Entity>(
+    store: &dyn Store,
+    ctx: &RequestContext,
+    key: &str,
+    missing: impl FnOnce() -> String,
+) -> Result<Stored<T>, ProtonError> {
+    records::load::<T>(store, &ctx.account_id, key)
+        .await
+        .or_internal(ctx)?
+        .ok_or_else(|| ProtonError::not_found(missing()))
+}
+
+/// One page of records of kind `T`, keeping those `keep` accepts, and the token of the next
+/// page. Records `keep` refuses do not count toward the page, so a filtered page is still full
+/// when more matches exist.
+pub async fn page<T: Entity>(
+    store: &dyn Store,
+    ctx: &RequestContext,
+    parent: Option<String>,
+    descending: bool,
+    next_token: Option<&str>,
+    max_results: Option<i32>,
+    keep: impl Fn(&T) -> bool,
+) -> Result<(Vec<T>, Option<String>), ProtonError> {
+    let size = paging::size(max_results) as usize;
+    let mut after = paging::key(next_token)?;
+    let mut found = Vec::new();
+    loop {
+        let query = ListQuery { parent: parent.clone(), after: after.clone(), descending, limit: 500 };
+        let batch = store.list(&ctx.account_id, T::KIND, &query).await.or_internal(ctx)?;
+        let exhausted = batch.len() < 500;
+        for record in &batch {
+            let item = records::decode::<T>(record).or_internal(ctx)?.value;
+            after = Some(record.key.clone());
+            if keep(&item) {
+                found.push(item);
+                if found.len() == size {
+                    let more = !exhausted || record.key != batch[batch.len() - 1].key;
+                    let token = more.then(|| paging::token(&record.key));
+                    return Ok((found, token));
+                }
+            }
+        }
+        if exhausted {
+            return Ok((found, None));
+        }
+    }
+}
+
+/// Words a conflict on a create as the resource already existing.
+pub fn already_exists(error: ProtonError, message: impl FnOnce() -> String) -> ProtonError {
+    match error.kind() {
+        ErrorKind::Conflict => ProtonError::conflict(message()),
+        _ => error,
+    }
+}

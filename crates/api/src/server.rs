@@ -1,0 +1,137 @@
+//! The HTTP front door: `POST /` with an `X-Amz-Target` header, as every AWS JSON 1.0 service.
+//!
+//! Every response, error or not, carries `x-amzn-requestid`; errors also carry
+//! `x-amzn-errortype`, which is what the AWS SDKs read first. One log event per request gives
+//! its id, operation, account, status and duration, and never its body.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use protond_wire::{ErrorKind, ProtonError, RequestContext, decode_request, dispatch};
+use tokio::net::TcpListener;
+use tracing::{error, info};
+
+use crate::auth::{AuthConfig, authenticate};
+use crate::service::Proton;
+
+/// The content type of every response.
+const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+
+/// How the front door behaves.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The largest request body accepted; Proton's largest input (a 51,200-character spec,
+    /// escaped) fits well within the default.
+    pub body_limit: usize,
+    /// How long a client may take to send its request body.
+    pub body_timeout: Duration,
+    /// How callers are authenticated.
+    pub auth: AuthConfig,
+}
+
+struct App {
+    proton: Arc<Proton>,
+    config: ServerConfig,
+}
+
+/// Serves `proton` on `listener` until `shutdown` completes, then finishes the requests in
+/// flight.
+pub async fn serve(
+    listener: TcpListener,
+    proton: Arc<Proton>,
+    config: ServerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Arc::new(App { proton, config });
+    let router = axum::Router::new().fallback(handle).with_state(app);
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut operation = "-";
+    let mut account = String::from("-");
+    let result = serve_one(&app, request, &request_id, &mut operation, &mut account).await;
+    let response = respond(&request_id, result);
+    let status = response.status().as_u16();
+    let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    if status >= 500 {
+        error!(request_id, operation, account, status, duration_us, "request");
+    } else {
+        info!(request_id, operation, account, status, duration_us, "request");
+    }
+    response
+}
+
+/// The steps of one request: read, decode and validate, authenticate, dispatch.
+async fn serve_one(
+    app: &App,
+    request: Request,
+    request_id: &str,
+    operation: &mut &'static str,
+    account: &mut String,
+) -> Result<Vec<u8>, ProtonError> {
+    let (parts, body) = request.into_parts();
+    if parts.method != http::Method::POST || parts.uri.path() != "/" {
+        return Err(ProtonError::unknown_operation(format!(
+            "protond serves the Proton API at POST /, not {} {}",
+            parts.method,
+            parts.uri.path()
+        )));
+    }
+    let body = read_body(body, &app.config).await?;
+
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let (op, input) = decode_request(header("x-amz-target"), header("content-type"), &body)?;
+    *operation = op.name();
+
+    let ctx: RequestContext = authenticate(&app.config.auth, &parts.headers, request_id)?;
+    account.clone_from(&ctx.account_id);
+
+    dispatch(app.proton.as_ref(), &ctx, op, input).await
+}
+
+async fn read_body(body: Body, config: &ServerConfig) -> Result<Bytes, ProtonError> {
+    let read = axum::body::to_bytes(body, config.body_limit);
+    match tokio::time::timeout(config.body_timeout, read).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(ProtonError::new(
+            ErrorKind::RequestEntityTooLarge,
+            format!("The request body is larger than {} bytes.", config.body_limit),
+        )),
+        Err(_) => Err(ProtonError::new(
+            ErrorKind::RequestTimeout,
+            "The request body did not arrive in time.",
+        )),
+    }
+}
+
+fn respond(request_id: &str, result: Result<Vec<u8>, ProtonError>) -> Response {
+    let (status, body, error_type) = match result {
+        Ok(body) => (StatusCode::OK, body, None),
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            (status, e.body(), Some(e.code()))
+        }
+    };
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", id);
+    }
+    if let Some(code) = error_type {
+        headers.insert("x-amzn-errortype", HeaderValue::from_static(code));
+    }
+    response
+}

@@ -1,0 +1,124 @@
+//! The deployment engine: it runs every queued deployment to exactly one end.
+//!
+//! The operations commit a deployment together with a work item; the engine claims work items
+//! under a lease, hands each deployment to its provisioner, and writes the outcome to the
+//! deployment and its environment in one commit that also releases the work item. A node that
+//! dies leaves its leases to run out; whoever claims such an item next ends the deployment as
+//! interrupted (it cannot know what the dead node's commands did), so no deployment stays
+//! `IN_PROGRESS` for longer than its timeout plus one lease.
+//!
+//! The engine never decides whether an API call is allowed: that belongs to the operations.
+
+pub mod outcome;
+pub mod provisioner;
+pub mod records;
+mod worker;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use protond_store::Store;
+use tokio::sync::{Notify, watch};
+
+pub use worker::interrupted_message;
+
+/// How the engine runs deployments.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where deployments get their working directories and logs.
+    pub deployments_dir: PathBuf,
+    /// How long one deployment's commands may run.
+    pub deployment_timeout: Duration,
+    /// How long stopped commands get between SIGTERM and SIGKILL.
+    pub stop_grace: Duration,
+    /// How long a claim lasts without renewal.
+    pub lease: Duration,
+    /// How often the queue is polled when nothing wakes the engine.
+    pub poll_interval: Duration,
+    /// The endpoint that commands use to call protond (`AWS_ENDPOINT_URL_PROTON`).
+    pub callback_endpoint: String,
+    /// At most this many deployments run at once on this node.
+    pub max_running: usize,
+}
+
+impl EngineConfig {
+    /// Defaults for a laptop, with files under `deployments_dir`.
+    pub fn new(deployments_dir: PathBuf, callback_endpoint: String) -> EngineConfig {
+        EngineConfig {
+            deployments_dir,
+            deployment_timeout: Duration::from_secs(3600),
+            stop_grace: Duration::from_secs(10),
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(1),
+            callback_endpoint,
+            max_running: 64,
+        }
+    }
+}
+
+/// A handle on the engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    config: EngineConfig,
+    node: String,
+    /// The stop switch of every deployment this node is running.
+    running: Mutex<HashMap<String, watch::Sender<bool>>>,
+    wake: Notify,
+}
+
+impl Engine {
+    /// An engine over `store`; nothing runs until [`Engine::start`].
+    pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Engine {
+        let node = format!("node-{}", uuid::Uuid::new_v4());
+        let inner = Inner {
+            store,
+            config,
+            node,
+            running: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+        };
+        Engine { inner: Arc::new(inner) }
+    }
+
+    /// The store the engine works on.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The engine's settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// Tells the engine new work was queued, so it claims it now rather than at the next poll.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Tells this node's run of `deployment_id`, if any, to stop. The cancel request is also in
+    /// the store, where the node that runs the deployment finds it at its next lease renewal.
+    pub fn cancel(&self, deployment_id: &str) {
+        if let Some(stop) = self.inner.running.lock().expect("poisoned").get(deployment_id) {
+            let _ = stop.send(true);
+        }
+    }
+
+    /// The number of deployments this node is running now.
+    pub fn running(&self) -> usize {
+        self.inner.running.lock().expect("poisoned").len()
+    }
+
+    /// Starts claiming and running deployments until `shutdown` turns true. Deployments still
+    /// running then are left to their leases: the next start ends them as interrupted.
+    pub fn start(&self, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let engine = self.clone();
+        tokio::spawn(async move { worker::run(engine, shutdown).await })
+    }
+}
