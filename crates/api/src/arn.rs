@@ -14,7 +14,10 @@ pub fn environment_template_version(
     major: &str,
     minor: &str,
 ) -> String {
-    format!("{}:environment-template/{name}:{major}.{minor}", prefix(ctx))
+    format!(
+        "{}:environment-template/{name}:{major}.{minor}",
+        prefix(ctx)
+    )
 }
 
 /// The ARN of an environment.
@@ -48,8 +51,12 @@ pub enum Resource {
 /// type reads as a resource that does not exist, so that nothing leaks across accounts.
 pub fn parse(ctx: &RequestContext, arn: &str) -> Result<Resource, ProtonError> {
     let missing = || ProtonError::not_found(format!("The resource {arn} does not exist."));
-    let rest = arn.strip_prefix(&prefix(ctx)).and_then(|r| r.strip_prefix(':'));
-    let Some(rest) = rest else { return Err(missing()) };
+    let rest = arn
+        .strip_prefix(&prefix(ctx))
+        .and_then(|r| r.strip_prefix(':'));
+    let Some(rest) = rest else {
+        return Err(missing());
+    };
     let (kind, name) = rest.split_once('/').ok_or_else(missing)?;
     match kind {
         "environment-template" => match name.split_once(':') {

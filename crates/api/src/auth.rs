@@ -80,7 +80,9 @@ fn credential_scope(header: &str) -> Result<Scope<'_>, ProtonError> {
 fn is_region(region: &str) -> bool {
     !region.is_empty()
         && region.len() <= 32
-        && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn incomplete(why: &str) -> ProtonError {

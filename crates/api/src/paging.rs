@@ -24,5 +24,7 @@ pub fn key(token: Option<&str>) -> Result<Option<String>, ProtonError> {
 
 /// The page size for `max_results`.
 pub fn size(max_results: Option<i32>) -> u32 {
-    max_results.and_then(|n| u32::try_from(n).ok()).unwrap_or(DEFAULT_PAGE)
+    max_results
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(DEFAULT_PAGE)
 }

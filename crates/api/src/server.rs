@@ -50,9 +50,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = Arc::new(App { proton, config });
     let router = axum::Router::new().fallback(handle).with_state(app);
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
@@ -65,9 +68,15 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let status = response.status().as_u16();
     let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     if status >= 500 {
-        error!(request_id, operation, account, status, duration_us, "request");
+        error!(
+            request_id,
+            operation, account, status, duration_us, "request"
+        );
     } else {
-        info!(request_id, operation, account, status, duration_us, "request");
+        info!(
+            request_id,
+            operation, account, status, duration_us, "request"
+        );
     }
     response
 }
@@ -106,7 +115,10 @@ async fn read_body(body: Body, config: &ServerConfig) -> Result<Bytes, ProtonErr
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(_)) => Err(ProtonError::new(
             ErrorKind::RequestEntityTooLarge,
-            format!("The request body is larger than {} bytes.", config.body_limit),
+            format!(
+                "The request body is larger than {} bytes.",
+                config.body_limit
+            ),
         )),
         Err(_) => Err(ProtonError::new(
             ErrorKind::RequestTimeout,

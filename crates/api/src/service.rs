@@ -25,7 +25,12 @@ pub struct Proton {
 impl Proton {
     /// The service; call [`Proton::resume_registrations`] once after start-up.
     pub fn new(store: Arc<dyn Store>, engine: Engine, objects: LocalObjectStore) -> Arc<Proton> {
-        Arc::new(Proton { store, engine, objects: Arc::new(objects), limits: Limits::default() })
+        Arc::new(Proton {
+            store,
+            engine,
+            objects: Arc::new(objects),
+            limits: Limits::default(),
+        })
     }
 
     /// Finishes the template version registrations that a stopped process left unfinished.

@@ -84,7 +84,9 @@ impl Engine {
             running: Mutex::new(HashMap::new()),
             wake: Notify::new(),
         };
-        Engine { inner: Arc::new(inner) }
+        Engine {
+            inner: Arc::new(inner),
+        }
     }
 
     /// The store the engine works on.
@@ -105,7 +107,13 @@ impl Engine {
     /// Tells this node's run of `deployment_id`, if any, to stop. The cancel request is also in
     /// the store, where the node that runs the deployment finds it at its next lease renewal.
     pub fn cancel(&self, deployment_id: &str) {
-        if let Some(stop) = self.inner.running.lock().expect("poisoned").get(deployment_id) {
+        if let Some(stop) = self
+            .inner
+            .running
+            .lock()
+            .expect("poisoned")
+            .get(deployment_id)
+        {
             let _ = stop.send(true);
         }
     }

@@ -34,9 +34,10 @@ pub fn apply(
         (DeploymentKind::Deploy, Outcome::Failed { message }) => {
             (DeploymentStatus::Failed, Some(message.clone()))
         }
-        (DeploymentKind::Deploy, Outcome::Cancelled) => {
-            (DeploymentStatus::Cancelled, Some(CANCELLED_MESSAGE.to_owned()))
-        }
+        (DeploymentKind::Deploy, Outcome::Cancelled) => (
+            DeploymentStatus::Cancelled,
+            Some(CANCELLED_MESSAGE.to_owned()),
+        ),
         (DeploymentKind::Deploy, Outcome::CancelFailed { message }) => {
             (DeploymentStatus::Failed, Some(message.clone()))
         }
@@ -47,15 +48,16 @@ pub fn apply(
         | (DeploymentKind::Delete, Outcome::CancelFailed { message }) => {
             (DeploymentStatus::DeleteFailed, Some(message.clone()))
         }
-        (DeploymentKind::Delete, Outcome::Cancelled) => {
-            (DeploymentStatus::DeleteFailed, Some("the deletion was stopped".to_owned()))
-        }
+        (DeploymentKind::Delete, Outcome::Cancelled) => (
+            DeploymentStatus::DeleteFailed,
+            Some("the deletion was stopped".to_owned()),
+        ),
     };
     if let Outcome::Succeeded { outputs } = outcome {
         merge_outputs(&mut deployment.outputs, outputs);
     }
     let d = &mut deployment.deployment;
-    d.deployment_status = status.clone();
+    d.deployment_status = status;
     d.deployment_status_message = message.clone();
     d.last_modified_at = now;
     d.completed_at = Some(now);
@@ -71,7 +73,7 @@ pub fn apply(
     if status == DeploymentStatus::DeleteComplete {
         return EnvironmentChange::Remove;
     }
-    env.deployment_status = status.clone();
+    env.deployment_status = status;
     env.deployment_status_message = message;
     if status == DeploymentStatus::Succeeded {
         if let Some(DeploymentState::Environment(target)) = &d.target_state {
@@ -94,9 +96,15 @@ pub fn show_state(env: &mut protond_wire::Environment, state: &EnvironmentState)
 /// Adds `reported` to `outputs`: a key reported again takes the new value.
 pub fn merge_outputs(outputs: &mut Vec<Output>, reported: Vec<(String, String)>) {
     for (key, value) in reported {
-        match outputs.iter_mut().find(|o| o.key.as_deref() == Some(key.as_str())) {
+        match outputs
+            .iter_mut()
+            .find(|o| o.key.as_deref() == Some(key.as_str()))
+        {
             Some(output) => output.value_string = Some(value),
-            None => outputs.push(Output { key: Some(key), value_string: Some(value) }),
+            None => outputs.push(Output {
+                key: Some(key),
+                value_string: Some(value),
+            }),
         }
     }
 }

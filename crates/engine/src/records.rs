@@ -55,7 +55,10 @@ pub fn decode<T: Entity>(record: &Record) -> Result<Stored<T>, RecordError> {
         key: record.key.clone(),
         reason: e.to_string(),
     })?;
-    Ok(Stored { value, revision: record.revision })
+    Ok(Stored {
+        value,
+        revision: record.revision,
+    })
 }
 
 /// Reads and decodes one record.
@@ -88,7 +91,12 @@ pub fn put<T: Entity>(account: &str, value: &T, expect: Expect) -> Write {
 
 /// The write that deletes the record under `key`, expecting `expect`.
 pub fn delete<T: Entity>(account: &str, key: &str, expect: Expect) -> Write {
-    Write::Delete { account: account.to_owned(), kind: T::KIND, key: key.to_owned(), expect }
+    Write::Delete {
+        account: account.to_owned(),
+        kind: T::KIND,
+        key: key.to_owned(),
+        expect,
+    }
 }
 
 /// An environment template.
@@ -243,8 +251,7 @@ impl Entity for ClientTokenRecord {
 pub mod base64_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
     pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&encode(bytes))
@@ -258,7 +265,8 @@ pub mod base64_bytes {
     pub fn encode(bytes: &[u8]) -> String {
         let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
         for chunk in bytes.chunks(3) {
-            let n = chunk.iter().fold(0u32, |n, b| (n << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+            let n =
+                chunk.iter().fold(0u32, |n, b| (n << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
             for i in 0..4 {
                 if i <= chunk.len() {
                     out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);

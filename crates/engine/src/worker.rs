@@ -10,15 +10,15 @@ use protond_wire::{DeploymentState, DeploymentStatus, EnvironmentState, Timestam
 use tokio::sync::watch;
 use tracing::{Instrument, error, info, info_span, warn};
 
+use crate::Engine;
 use crate::outcome::{self, EnvironmentChange};
 use crate::provisioner::codebuild::CodeBuild;
 use crate::provisioner::commands::signal_group;
 use crate::provisioner::{Job, Outcome, Provisioner, Started, State, Task};
 use crate::records::{
-    self, BundleRecord, DeploymentKind, DeploymentRecord, EnvironmentRecord, RecordError,
-    Stored, version_key,
+    self, BundleRecord, DeploymentKind, DeploymentRecord, EnvironmentRecord, RecordError, Stored,
+    version_key,
 };
-use crate::Engine;
 
 /// The message of a deployment whose node stopped while it ran.
 pub fn interrupted_message() -> &'static str {
@@ -28,7 +28,9 @@ pub fn interrupted_message() -> &'static str {
 }
 
 fn now_millis() -> i64 {
-    let elapsed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let elapsed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
 }
 
@@ -46,11 +48,20 @@ pub(crate) async fn run(engine: Engine, mut shutdown: watch::Receiver<bool>) {
     loop {
         let room = config.max_running.saturating_sub(engine.running());
         if room > 0 {
-            let now = if take_over_all { i64::MAX } else { now_millis() };
+            let now = if take_over_all {
+                i64::MAX
+            } else {
+                now_millis()
+            };
             take_over_all = false;
             let lease_until = now_millis() + millis(config.lease);
             let limit = u32::try_from(room).unwrap_or(u32::MAX);
-            match engine.inner.store.claim(&engine.inner.node, now, lease_until, limit).await {
+            match engine
+                .inner
+                .store
+                .claim(&engine.inner.node, now, lease_until, limit)
+                .await
+            {
                 Ok(items) => {
                     for item in items {
                         start(&engine, item);
@@ -101,7 +112,12 @@ async fn renew_leases(engine: Engine, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.wait_for(|s| *s) => return,
         }
         let lease_until = now_millis() + millis(engine.inner.config.lease);
-        match engine.inner.store.renew(&engine.inner.node, lease_until).await {
+        match engine
+            .inner
+            .store
+            .renew(&engine.inner.node, lease_until)
+            .await
+        {
             Ok(cancelled) => cancelled.iter().for_each(|id| engine.cancel(id)),
             Err(e) => warn!(error = %e, "cannot renew deployment leases"),
         }
@@ -121,9 +137,14 @@ async fn run_item(
         return finish_only(engine, &item).await;
     };
     let outcome = if item.started {
-        warn!(runner = item.runner.as_deref().unwrap_or(""), "ending interrupted deployment");
+        warn!(
+            runner = item.runner.as_deref().unwrap_or(""),
+            "ending interrupted deployment"
+        );
         stop_leftovers(&item);
-        Outcome::Failed { message: interrupted_message().to_owned() }
+        Outcome::Failed {
+            message: interrupted_message().to_owned(),
+        }
     } else if deployment.value.deployment.deployment_status == DeploymentStatus::Cancelling {
         // Cancelled before any command ran: there is nothing to undo.
         Outcome::Cancelled
@@ -159,7 +180,9 @@ async fn run_provisioner(
     // Marked before anything starts, so that a crash from here on is seen as an interruption
     // rather than as work nobody began.
     if let Err(e) = store.mark_started(&id, &node, "starting").await {
-        return Outcome::Failed { message: format!("cannot start the deployment: {e}") };
+        return Outcome::Failed {
+            message: format!("cannot start the deployment: {e}"),
+        };
     }
     let started: Started = Box::new(move |runner: String| {
         let (store, node, id) = (store.clone(), node.clone(), id.clone());
@@ -169,7 +192,9 @@ async fn run_provisioner(
             }
         });
     });
-    let provisioner = CodeBuild { grace: engine.inner.config.stop_grace };
+    let provisioner = CodeBuild {
+        grace: engine.inner.config.stop_grace,
+    };
     let outcome = provisioner.run(&job, stop, started).await;
     let _ = std::fs::remove_dir_all(&job.workdir);
     outcome
@@ -183,11 +208,10 @@ async fn build_job(
 ) -> Result<Job, String> {
     let d = &deployment.deployment;
     let store = engine.inner.store.as_ref();
-    let environment =
-        records::load::<EnvironmentRecord>(store, &item.account, &d.environment_name)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("environment {} no longer exists", d.environment_name))?;
+    let environment = records::load::<EnvironmentRecord>(store, &item.account, &d.environment_name)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("environment {} no longer exists", d.environment_name))?;
     let task = match deployment.kind {
         DeploymentKind::Deploy => {
             let target = state_of(engine, &item.account, d.target_state.as_ref()).await?;
@@ -198,7 +222,10 @@ async fn build_job(
             let Some(target) = target else {
                 return Err("the deployment has no target state".into());
             };
-            Task::Deploy { target, initial: initial.flatten() }
+            Task::Deploy {
+                target,
+                initial: initial.flatten(),
+            }
         }
         DeploymentKind::Delete => {
             let current = state_of(engine, &item.account, d.initial_state.as_ref())
@@ -209,7 +236,8 @@ async fn build_job(
     };
     let config = &engine.inner.config;
     let workdir = config.deployments_dir.join(&d.id);
-    std::fs::create_dir_all(&workdir).map_err(|e| format!("cannot create {}: {e}", workdir.display()))?;
+    std::fs::create_dir_all(&workdir)
+        .map_err(|e| format!("cannot create {}: {e}", workdir.display()))?;
     let env_arn = environment.value.environment.arn.clone();
     let region = env_arn.split(':').nth(3).unwrap_or("us-east-1").to_owned();
     Ok(Job {
@@ -222,7 +250,10 @@ async fn build_job(
         workdir,
         timeout: config.deployment_timeout,
         callback_env: vec![
-            ("AWS_ENDPOINT_URL_PROTON".into(), config.callback_endpoint.clone()),
+            (
+                "AWS_ENDPOINT_URL_PROTON".into(),
+                config.callback_endpoint.clone(),
+            ),
             ("AWS_ACCESS_KEY_ID".into(), "protond-deployment".into()),
             ("AWS_SECRET_ACCESS_KEY".into(), "protond-deployment".into()),
         ],
@@ -241,8 +272,14 @@ async fn state_of(
     let bundle = load_bundle(engine, account, state).await?;
     let spec = state.spec.as_deref().unwrap_or("");
     let spec = protond_bundle::parse_spec(spec).map_err(|e| e.to_string())?;
-    let inputs = bundle.schema.environment_inputs(&spec).map_err(|e| e.to_string())?;
-    Ok(Some(State { bundle: Arc::new(bundle), inputs }))
+    let inputs = bundle
+        .schema
+        .environment_inputs(&spec)
+        .map_err(|e| e.to_string())?;
+    Ok(Some(State {
+        bundle: Arc::new(bundle),
+        inputs,
+    }))
 }
 
 async fn load_bundle(
@@ -274,8 +311,10 @@ async fn finalize(engine: &Engine, item: &WorkItem, outcome: Outcome) -> Result<
     let store = engine.inner.store.as_ref();
     let account = &item.account;
     for _ in 0..20 {
-        let Some(Stored { value: mut deployment, revision }) =
-            records::load::<DeploymentRecord>(store, account, &item.deployment_id).await?
+        let Some(Stored {
+            value: mut deployment,
+            revision,
+        }) = records::load::<DeploymentRecord>(store, account, &item.deployment_id).await?
         else {
             return finish_only(engine, item).await;
         };
@@ -287,16 +326,24 @@ async fn finalize(engine: &Engine, item: &WorkItem, outcome: Outcome) -> Result<
             clone_outcome(&outcome),
             Timestamp::now(),
         );
-        let mut writes = vec![records::put(account, &deployment, Expect::Revision(revision))];
+        let mut writes = vec![records::put(
+            account,
+            &deployment,
+            Expect::Revision(revision),
+        )];
         match (change, &environment) {
-            (EnvironmentChange::Update(env), Some(current)) => {
-                writes.push(records::put(account, env.as_ref(), Expect::Revision(current.revision)))
-            }
-            (EnvironmentChange::Remove, Some(current)) => writes.push(records::delete::<
-                EnvironmentRecord,
-            >(
-                account, &env_name, Expect::Revision(current.revision)
+            (EnvironmentChange::Update(env), Some(current)) => writes.push(records::put(
+                account,
+                env.as_ref(),
+                Expect::Revision(current.revision),
             )),
+            (EnvironmentChange::Remove, Some(current)) => {
+                writes.push(records::delete::<EnvironmentRecord>(
+                    account,
+                    &env_name,
+                    Expect::Revision(current.revision),
+                ))
+            }
             _ => {}
         }
         writes.push(Write::Finish {
@@ -314,15 +361,23 @@ async fn finalize(engine: &Engine, item: &WorkItem, outcome: Outcome) -> Result<
             Err(e) => return Err(e.into()),
         }
     }
-    Err(RecordError::Store(StoreError::Conflict("too many concurrent changes".into())))
+    Err(RecordError::Store(StoreError::Conflict(
+        "too many concurrent changes".into(),
+    )))
 }
 
 fn clone_outcome(outcome: &Outcome) -> Outcome {
     match outcome {
-        Outcome::Succeeded { outputs } => Outcome::Succeeded { outputs: outputs.clone() },
-        Outcome::Failed { message } => Outcome::Failed { message: message.clone() },
+        Outcome::Succeeded { outputs } => Outcome::Succeeded {
+            outputs: outputs.clone(),
+        },
+        Outcome::Failed { message } => Outcome::Failed {
+            message: message.clone(),
+        },
         Outcome::Cancelled => Outcome::Cancelled,
-        Outcome::CancelFailed { message } => Outcome::CancelFailed { message: message.clone() },
+        Outcome::CancelFailed { message } => Outcome::CancelFailed {
+            message: message.clone(),
+        },
     }
 }
 
@@ -363,12 +418,19 @@ fn stop_leftovers(item: &WorkItem) {
 
 /// Whether any live member of process group `pgid` has `marker` in its environment.
 fn group_carries_marker(pgid: u32, marker: &[u8]) -> bool {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return false };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
     entries.flatten().any(|entry| {
         let path = entry.path();
-        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else { return false };
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+            return false;
+        };
         // The fields after the command name (which may hold spaces) start after the last ')'.
-        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("")
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .unwrap_or("")
             .split_whitespace()
             .collect();
         let in_group = fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid);

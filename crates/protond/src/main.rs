@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, LogFormat};
 
 #[derive(Parser)]
-#[command(name = "protond", version, about = "A self-hosted server for the AWS Proton API")]
+#[command(
+    name = "protond",
+    version,
+    about = "A self-hosted server for the AWS Proton API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -66,9 +70,14 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => settle(args).and_then(serve::run),
-        Command::Bundle { command: BundleCommand::Push { dir, destination, data_dir } } => {
-            push(&dir, &destination, &data_dir)
-        }
+        Command::Bundle {
+            command:
+                BundleCommand::Push {
+                    dir,
+                    destination,
+                    data_dir,
+                },
+        } => push(&dir, &destination, &data_dir),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -100,7 +109,11 @@ fn settle(args: ServeArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-fn push(dir: &std::path::Path, destination: &str, data_dir: &std::path::Path) -> anyhow::Result<()> {
+fn push(
+    dir: &std::path::Path,
+    destination: &str,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<()> {
     let (bucket, key) = destination
         .strip_prefix("s3://")
         .and_then(|rest| rest.split_once('/'))
@@ -109,6 +122,10 @@ fn push(dir: &std::path::Path, destination: &str, data_dir: &std::path::Path) ->
     let archive = protond_bundle::pack_dir(dir)?;
     let store = protond_bundle::LocalObjectStore::new(data_dir.join("buckets"));
     store.put(bucket, key, &archive)?;
-    println!("pushed {} ({} bytes) to s3://{bucket}/{key}", dir.display(), archive.len());
+    println!(
+        "pushed {} ({} bytes) to s3://{bucket}/{key}",
+        dir.display(),
+        archive.len()
+    );
     Ok(())
 }

@@ -26,7 +26,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PROTOND_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -81,9 +83,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     info!(%address, data_dir = %config.data_dir.display(), "protond is listening");
     let mut stop = shutdown_rx.clone();
-    let server = tokio::spawn(protond_api::serve(listener, proton, server_config, async move {
-        let _ = stop.wait_for(|s| *s).await;
-    }));
+    let server = tokio::spawn(protond_api::serve(
+        listener,
+        proton,
+        server_config,
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        },
+    ));
 
     stop_signal().await;
     info!("stopping: no new requests or deployments are accepted");

@@ -185,7 +185,8 @@ pub enum StoreError {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Reads one record.
-    async fn get(&self, account: &str, kind: Kind, key: &str) -> Result<Option<Record>, StoreError>;
+    async fn get(&self, account: &str, kind: Kind, key: &str)
+    -> Result<Option<Record>, StoreError>;
 
     /// Lists records of one kind in key order.
     async fn list(

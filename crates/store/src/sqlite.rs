@@ -70,7 +70,11 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqliteStore { reads, writes, _lock: lock })
+        Ok(SqliteStore {
+            reads,
+            writes,
+            _lock: lock,
+        })
     }
 }
 
@@ -122,12 +126,13 @@ async fn current_revision(
     kind: Kind,
     key: &str,
 ) -> Result<Option<i64>, StoreError> {
-    let row = sqlx::query("SELECT revision FROM records WHERE account = ? AND kind = ? AND key = ?")
-        .bind(account)
-        .bind(kind.as_str())
-        .bind(key)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let row =
+        sqlx::query("SELECT revision FROM records WHERE account = ? AND kind = ? AND key = ?")
+            .bind(account)
+            .bind(kind.as_str())
+            .bind(key)
+            .fetch_optional(&mut **tx)
+            .await?;
     Ok(row.map(|r| r.get(0)))
 }
 
@@ -142,7 +147,10 @@ fn check(expect: Expect, found: Option<i64>, kind: Kind, key: &str) -> Result<()
     if holds {
         Ok(())
     } else {
-        Err(StoreError::Conflict(format!("{} {key} changed", kind.as_str())))
+        Err(StoreError::Conflict(format!(
+            "{} {key} changed",
+            kind.as_str()
+        )))
     }
 }
 
@@ -166,7 +174,12 @@ async fn apply(tx: &mut Transaction<'static, Sqlite>, write: Write) -> Result<()
             .execute(&mut **tx)
             .await?;
         }
-        Write::Delete { account, kind, key, expect } => {
+        Write::Delete {
+            account,
+            kind,
+            key,
+            expect,
+        } => {
             let found = current_revision(tx, &account, kind, &key).await?;
             check(expect, found, kind, &key)?;
             sqlx::query("DELETE FROM records WHERE account = ? AND kind = ? AND key = ?")
@@ -189,7 +202,10 @@ async fn apply(tx: &mut Transaction<'static, Sqlite>, write: Write) -> Result<()
                 .execute(&mut **tx)
                 .await?;
         }
-        Write::Finish { deployment_id, node } => {
+        Write::Finish {
+            deployment_id,
+            node,
+        } => {
             let done = sqlx::query("DELETE FROM work WHERE deployment_id = ? AND node = ?")
                 .bind(&deployment_id)
                 .bind(&node)
@@ -207,7 +223,12 @@ async fn apply(tx: &mut Transaction<'static, Sqlite>, write: Write) -> Result<()
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn get(&self, account: &str, kind: Kind, key: &str) -> Result<Option<Record>, StoreError> {
+    async fn get(
+        &self,
+        account: &str,
+        kind: Kind,
+        key: &str,
+    ) -> Result<Option<Record>, StoreError> {
         let row = sqlx::query(
             "SELECT key, parent, revision, body FROM records
              WHERE account = ? AND kind = ? AND key = ?",
@@ -217,7 +238,9 @@ impl Store for SqliteStore {
         .bind(key)
         .fetch_optional(&self.reads)
         .await?;
-        Ok(row.map(|r| record_from_row(&r, account, kind)).transpose()?)
+        Ok(row
+            .map(|r| record_from_row(&r, account, kind))
+            .transpose()?)
     }
 
     async fn list(
@@ -289,7 +312,10 @@ impl Store for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await?;
-        let items = rows.iter().map(work_from_row).collect::<Result<Vec<_>, _>>()?;
+        let items = rows
+            .iter()
+            .map(work_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         for item in &items {
             sqlx::query("UPDATE work SET node = ?, lease_expires_at = ? WHERE deployment_id = ?")
                 .bind(node)
@@ -309,12 +335,11 @@ impl Store for SqliteStore {
             .bind(node)
             .execute(&mut *tx)
             .await?;
-        let cancelled = sqlx::query(
-            "SELECT deployment_id FROM work WHERE node = ? AND cancel_requested = 1",
-        )
-        .bind(node)
-        .fetch_all(&mut *tx)
-        .await?;
+        let cancelled =
+            sqlx::query("SELECT deployment_id FROM work WHERE node = ? AND cancel_requested = 1")
+                .bind(node)
+                .fetch_all(&mut *tx)
+                .await?;
         tx.commit().await?;
         Ok(cancelled.iter().map(|r| r.get(0)).collect())
     }

@@ -39,16 +39,25 @@ pub async fn get(
     ctx: &RequestContext,
     input: GetDeploymentInput,
 ) -> Result<GetDeploymentOutput, ProtonError> {
-    if names_other_resources(&input.service_name, &input.service_instance_name, &input.component_name)
-    {
+    if names_other_resources(
+        &input.service_name,
+        &input.service_instance_name,
+        &input.component_name,
+    ) {
         return Err(ProtonError::not_found(missing(&input.id)()));
     }
     let stored = require_deployment(proton, ctx, &input.id).await?;
     let deployment = stored.value.deployment;
-    if input.environment_name.as_ref().is_some_and(|e| *e != deployment.environment_name) {
+    if input
+        .environment_name
+        .as_ref()
+        .is_some_and(|e| *e != deployment.environment_name)
+    {
         return Err(ProtonError::not_found(missing(&input.id)()));
     }
-    Ok(GetDeploymentOutput { deployment: Some(deployment) })
+    Ok(GetDeploymentOutput {
+        deployment: Some(deployment),
+    })
 }
 
 pub async fn list(
@@ -56,9 +65,15 @@ pub async fn list(
     ctx: &RequestContext,
     input: ListDeploymentsInput,
 ) -> Result<ListDeploymentsOutput, ProtonError> {
-    if names_other_resources(&input.service_name, &input.service_instance_name, &input.component_name)
-    {
-        return Ok(ListDeploymentsOutput { deployments: Vec::new(), next_token: None });
+    if names_other_resources(
+        &input.service_name,
+        &input.service_instance_name,
+        &input.component_name,
+    ) {
+        return Ok(ListDeploymentsOutput {
+            deployments: Vec::new(),
+            next_token: None,
+        });
     }
     // Deployment ids are time-ordered (UUIDv7), so newest first is descending key order.
     let (records, next_token) = page::<DeploymentRecord>(
@@ -72,7 +87,10 @@ pub async fn list(
     )
     .await?;
     let deployments = records.into_iter().map(|r| summary(r.deployment)).collect();
-    Ok(ListDeploymentsOutput { deployments, next_token })
+    Ok(ListDeploymentsOutput {
+        deployments,
+        next_token,
+    })
 }
 
 fn summary(d: Deployment) -> DeploymentSummary {
@@ -115,7 +133,9 @@ pub async fn delete(
         Expect::Revision(stored.revision),
     );
     commit(proton.store.as_ref(), ctx, vec![write]).await?;
-    Ok(DeleteDeploymentOutput { deployment: Some(deployment) })
+    Ok(DeleteDeploymentOutput {
+        deployment: Some(deployment),
+    })
 }
 
 /// Records outputs reported for a deployment in flight. For CodeBuild-style deployments the
@@ -143,7 +163,9 @@ pub async fn notify(
         .deployment_id
         .clone()
         .or(env.last_attempted_deployment_id.clone())
-        .ok_or_else(|| ProtonError::conflict(format!("The environment {name} has no deployment.")))?;
+        .ok_or_else(|| {
+            ProtonError::conflict(format!("The environment {name} has no deployment."))
+        })?;
 
     for _ in 0..10 {
         let stored = require_deployment(proton, ctx, &id).await?;
@@ -157,19 +179,33 @@ pub async fn notify(
                 deployment.deployment.deployment_status
             )));
         }
-        let reported = input.outputs.clone().unwrap_or_default().into_iter().map(|o| {
-            (o.key.unwrap_or_default(), o.value_string.unwrap_or_default())
-        });
+        let reported = input
+            .outputs
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|o| {
+                (
+                    o.key.unwrap_or_default(),
+                    o.value_string.unwrap_or_default(),
+                )
+            });
         merge_outputs(&mut deployment.outputs, reported.collect());
         deployment.deployment.last_modified_at = Timestamp::now();
-        let write = records::put(&ctx.account_id, &deployment, Expect::Revision(stored.revision));
+        let write = records::put(
+            &ctx.account_id,
+            &deployment,
+            Expect::Revision(stored.revision),
+        );
         match commit(store, ctx, vec![write]).await {
             Ok(()) => return Ok(NotifyResourceDeploymentStatusChangeOutput {}),
             Err(e) if e.kind() == ErrorKind::Conflict => continue,
             Err(e) => return Err(e),
         }
     }
-    Err(ProtonError::conflict("The deployment changed too often to record the outputs; retry."))
+    Err(ProtonError::conflict(
+        "The deployment changed too often to record the outputs; retry.",
+    ))
 }
 
 pub async fn list_outputs(
@@ -186,16 +222,25 @@ pub async fn list_outputs(
     .value
     .environment;
 
-    let id = input.deployment_id.clone().or(env.last_succeeded_deployment_id.clone());
+    let id = input
+        .deployment_id
+        .clone()
+        .or(env.last_succeeded_deployment_id.clone());
     let Some(id) = id else {
-        return Ok(ListEnvironmentOutputsOutput { outputs: Vec::new(), next_token: None });
+        return Ok(ListEnvironmentOutputsOutput {
+            outputs: Vec::new(),
+            next_token: None,
+        });
     };
     let deployment = records::load::<DeploymentRecord>(store, &ctx.account_id, &id)
         .await
         .or_internal(ctx)?
         .filter(|d| d.value.deployment.environment_name == *name)
         .ok_or_else(|| ProtonError::not_found(missing(&id)()))?;
-    Ok(ListEnvironmentOutputsOutput { outputs: deployment.value.outputs, next_token: None })
+    Ok(ListEnvironmentOutputsOutput {
+        outputs: deployment.value.outputs,
+        next_token: None,
+    })
 }
 
 /// CodeBuild-style commands do not tell protond what they created, so the list is empty;
@@ -210,5 +255,8 @@ pub async fn list_provisioned_resources(
         format!("The environment {name} does not exist.")
     })
     .await?;
-    Ok(ListEnvironmentProvisionedResourcesOutput { provisioned_resources: Vec::new(), next_token: None })
+    Ok(ListEnvironmentProvisionedResourcesOutput {
+        provisioned_resources: Vec::new(),
+        next_token: None,
+    })
 }

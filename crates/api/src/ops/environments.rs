@@ -9,7 +9,7 @@
 use protond_bundle::Bundle;
 use protond_engine::records::{
     self, BundleRecord, DeploymentKind, DeploymentRecord, EnvironmentRecord, Stored, TagsRecord,
-    TemplateRecord, TemplateVersionRecord, version_key,
+    TemplateVersionRecord, version_key,
 };
 use protond_store::{Expect, WorkItem, Write};
 use protond_wire::*;
@@ -59,7 +59,10 @@ async fn check_spec(
     version: &TemplateVersionRecord,
     spec: &str,
 ) -> Result<(), ProtonError> {
-    let (major, minor) = (&version.version.major_version, &version.version.minor_version);
+    let (major, minor) = (
+        &version.version.major_version,
+        &version.version.minor_version,
+    );
     if version.version.status != TemplateVersionStatus::Published {
         return Err(ProtonError::validation(format!(
             "The environment template version {template}:{major}.{minor} is not published \
@@ -71,13 +74,18 @@ async fn check_spec(
     let bundle = records::load::<BundleRecord>(proton.store.as_ref(), &ctx.account_id, &key)
         .await
         .or_internal(ctx)?
-        .ok_or_else(|| ProtonError::internal())?;
+        .ok_or_else(ProtonError::internal)?;
     let limits = proton.limits.clone();
     let spec = spec.to_owned();
     let checked = tokio::task::spawn_blocking(move || -> Result<(), String> {
-        let bundle = Bundle::from_archive(&bundle.value.archive, &limits).map_err(|e| e.to_string())?;
+        let bundle =
+            Bundle::from_archive(&bundle.value.archive, &limits).map_err(|e| e.to_string())?;
         let spec = protond_bundle::parse_spec(&spec).map_err(|e| e.to_string())?;
-        bundle.schema.environment_inputs(&spec).map(|_| ()).map_err(|e| e.to_string())
+        bundle
+            .schema
+            .environment_inputs(&spec)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     })
     .await
     .map_err(|_| ProtonError::internal())?;
@@ -93,7 +101,9 @@ async fn resolve_version(
     minor: Option<&str>,
 ) -> Result<TemplateVersionRecord, ProtonError> {
     match minor {
-        Some(minor) => Ok(require_version(proton, ctx, template, major, minor).await?.value),
+        Some(minor) => Ok(require_version(proton, ctx, template, major, minor)
+            .await?
+            .value),
         None => {
             let versions = all_versions(proton, ctx, template).await?;
             let recommended = versions
@@ -106,7 +116,9 @@ async fn resolve_version(
                          major version {major}."
                     ))
                 })?;
-            Ok(require_version(proton, ctx, template, major, &recommended).await?.value)
+            Ok(require_version(proton, ctx, template, major, &recommended)
+                .await?
+                .value)
         }
     }
 }
@@ -206,7 +218,9 @@ pub async fn create(
             "protond does not support environment account connections yet.",
         ));
     }
-    let template = require_template(proton, ctx, &input.template_name).await?.value;
+    let template = require_template(proton, ctx, &input.template_name)
+        .await?
+        .value;
     let customer_managed = template.template.provisioning == Some(Provisioning::CustomerManaged);
     if customer_managed && input.provisioning_repository.is_none() {
         return Err(ProtonError::validation(format!(
@@ -256,22 +270,35 @@ pub async fn create(
     };
     // Until its first deployment succeeds, an environment shows what it was asked to be.
     protond_engine::outcome::show_state(&mut environment, &target);
-    let deployment =
-        new_deployment(ctx, &environment, DeploymentKind::Deploy, None, Some(target), now);
+    let deployment = new_deployment(
+        ctx,
+        &environment,
+        DeploymentKind::Deploy,
+        None,
+        Some(target),
+        now,
+    );
     mark_attempt(&mut environment, &deployment, now);
     let record = EnvironmentRecord { environment };
 
     let mut writes = start_writes(ctx, &record, Expect::Absent, &deployment);
     if let Some(tags) = input.tags.filter(|t| !t.is_empty()) {
-        let tags = TagsRecord { arn: record.environment.arn.clone(), tags };
+        let tags = TagsRecord {
+            arn: record.environment.arn.clone(),
+            tags,
+        };
         writes.push(records::put(&ctx.account_id, &tags, Expect::Any));
     }
     commit(store, ctx, writes).await.map_err(|e| {
-        already_exists(e, || format!("The environment {} already exists.", input.name))
+        already_exists(e, || {
+            format!("The environment {} already exists.", input.name)
+        })
     })?;
 
     proton.engine.wake();
-    Ok(CreateEnvironmentOutput { environment: record.environment })
+    Ok(CreateEnvironmentOutput {
+        environment: record.environment,
+    })
 }
 
 /// A CreateEnvironment for a name that exists: the same request again (a retry) gets the
@@ -289,15 +316,28 @@ fn replay_create(
         && existing.spec.as_deref() == Some(input.spec.as_str())
         && existing.description == input.description;
     if first_attempt_target_matches {
-        Ok(CreateEnvironmentOutput { environment: existing })
+        Ok(CreateEnvironmentOutput {
+            environment: existing,
+        })
     } else {
-        Err(ProtonError::conflict(format!("The environment {} already exists.", existing.name)))
+        Err(ProtonError::conflict(format!(
+            "The environment {} already exists.",
+            existing.name
+        )))
     }
 }
 
 fn repository(input: RepositoryBranchInput) -> RepositoryBranch {
-    let arn = format!("arn:aws:proton:::repository/{}/{}", input.provider, input.name);
-    RepositoryBranch { arn, branch: input.branch, name: input.name, provider: input.provider }
+    let arn = format!(
+        "arn:aws:proton:::repository/{}/{}",
+        input.provider, input.name
+    );
+    RepositoryBranch {
+        arn,
+        branch: input.branch,
+        name: input.name,
+        provider: input.provider,
+    }
 }
 
 pub async fn get(
@@ -306,7 +346,9 @@ pub async fn get(
     input: GetEnvironmentInput,
 ) -> Result<GetEnvironmentOutput, ProtonError> {
     let stored = require_environment(proton, ctx, &input.name).await?;
-    Ok(GetEnvironmentOutput { environment: stored.value.environment })
+    Ok(GetEnvironmentOutput {
+        environment: stored.value.environment,
+    })
 }
 
 pub async fn list(
@@ -326,13 +368,20 @@ pub async fn list(
             let e = &r.environment;
             filters.is_empty()
                 || filters.iter().any(|f| {
-                    f.template_name == e.template_name && f.major_version == e.template_major_version
+                    f.template_name == e.template_name
+                        && f.major_version == e.template_major_version
                 })
         },
     )
     .await?;
-    let environments = records.into_iter().map(|r| summary(r.environment)).collect();
-    Ok(ListEnvironmentsOutput { environments, next_token })
+    let environments = records
+        .into_iter()
+        .map(|r| summary(r.environment))
+        .collect();
+    Ok(ListEnvironmentsOutput {
+        environments,
+        next_token,
+    })
 }
 
 fn summary(e: Environment) -> EnvironmentSummary {
@@ -401,7 +450,9 @@ pub async fn update(
         }
         let write = records::put(&ctx.account_id, &record, Expect::Revision(stored.revision));
         commit(proton.store.as_ref(), ctx, vec![write]).await?;
-        return Ok(UpdateEnvironmentOutput { environment: record.environment });
+        return Ok(UpdateEnvironmentOutput {
+            environment: record.environment,
+        });
     }
 
     // Decide: which version and spec the deployment targets.
@@ -409,7 +460,11 @@ pub async fn update(
         return Err(busy(env));
     }
     let version = target_version(proton, ctx, env, &input).await?;
-    let spec = input.spec.clone().or_else(|| env.spec.clone()).unwrap_or_default();
+    let spec = input
+        .spec
+        .clone()
+        .or_else(|| env.spec.clone())
+        .unwrap_or_default();
     check_spec(proton, ctx, &env.template_name, &version, &spec).await?;
     let target = EnvironmentState {
         spec: Some(spec),
@@ -420,7 +475,14 @@ pub async fn update(
 
     let now = Timestamp::now();
     let initial = current_state(env);
-    let deployment = new_deployment(ctx, env, DeploymentKind::Deploy, initial, Some(target.clone()), now);
+    let deployment = new_deployment(
+        ctx,
+        env,
+        DeploymentKind::Deploy,
+        initial,
+        Some(target.clone()),
+        now,
+    );
     mark_attempt(env, &deployment, now);
     if env.last_succeeded_deployment_id.is_none() {
         // Never deployed successfully: keep showing what it is being asked to be.
@@ -431,7 +493,9 @@ pub async fn update(
     commit(proton.store.as_ref(), ctx, writes).await?;
 
     proton.engine.wake();
-    Ok(UpdateEnvironmentOutput { environment: record.environment })
+    Ok(UpdateEnvironmentOutput {
+        environment: record.environment,
+    })
 }
 
 /// The template version an update deploys, by its deployment type.
@@ -453,7 +517,9 @@ async fn target_version(
                 ));
             }
             let minor = &env.template_minor_version;
-            Ok(require_version(proton, ctx, template, current_major, minor).await?.value)
+            Ok(require_version(proton, ctx, template, current_major, minor)
+                .await?
+                .value)
         }
         DeploymentUpdateType::MinorVersion => {
             if let Some(major) = &input.template_major_version
@@ -474,11 +540,13 @@ async fn target_version(
                     let stored = require_template(proton, ctx, template).await?;
                     let recommended: Option<String> = stored.value.template.recommended_version;
                     let recommended = recommended.as_deref().and_then(|v| v.split_once('.'));
-                    recommended.map(|(major, _)| major.to_owned()).ok_or_else(|| {
-                        ProtonError::validation(format!(
-                            "The environment template {template} has no published version."
-                        ))
-                    })?
+                    recommended
+                        .map(|(major, _)| major.to_owned())
+                        .ok_or_else(|| {
+                            ProtonError::validation(format!(
+                                "The environment template {template} has no published version."
+                            ))
+                        })?
                 }
             };
             if number(&major) <= number(current_major) {
@@ -514,7 +582,9 @@ pub async fn delete(
     commit(proton.store.as_ref(), ctx, writes).await?;
 
     proton.engine.wake();
-    Ok(DeleteEnvironmentOutput { environment: Some(record.environment) })
+    Ok(DeleteEnvironmentOutput {
+        environment: Some(record.environment),
+    })
 }
 
 pub async fn cancel(
@@ -536,8 +606,12 @@ pub async fn cancel(
     if env.deployment_status != DeploymentStatus::InProgress {
         return Err(nothing());
     }
-    let id = env.last_attempted_deployment_id.clone().ok_or_else(nothing)?;
-    let deployment = require::<DeploymentRecord>(store, ctx, &id, || nothing().message().to_owned()).await?;
+    let id = env
+        .last_attempted_deployment_id
+        .clone()
+        .ok_or_else(nothing)?;
+    let deployment =
+        require::<DeploymentRecord>(store, ctx, &id, || nothing().message().to_owned()).await?;
     if deployment.value.deployment.deployment_status != DeploymentStatus::InProgress {
         return Err(nothing());
     }
@@ -550,14 +624,19 @@ pub async fn cancel(
 
     let writes = vec![
         records::put(&ctx.account_id, &record, Expect::Revision(stored.revision)),
-        records::put(&ctx.account_id, &cancelling, Expect::Revision(deployment.revision)),
-        Write::RequestCancel { deployment_id: id.clone() },
+        records::put(
+            &ctx.account_id,
+            &cancelling,
+            Expect::Revision(deployment.revision),
+        ),
+        Write::RequestCancel {
+            deployment_id: id.clone(),
+        },
     ];
     commit(store, ctx, writes).await?;
 
     proton.engine.cancel(&id);
-    Ok(CancelEnvironmentDeploymentOutput { environment: record.environment })
+    Ok(CancelEnvironmentDeploymentOutput {
+        environment: record.environment,
+    })
 }
-
-#[allow(dead_code)]
-fn unused(_: TemplateRecord) {}

@@ -58,8 +58,16 @@ pub async fn page<T: Entity>(
     let mut after = paging::key(next_token)?;
     let mut found = Vec::new();
     loop {
-        let query = ListQuery { parent: parent.clone(), after: after.clone(), descending, limit: 500 };
-        let batch = store.list(&ctx.account_id, T::KIND, &query).await.or_internal(ctx)?;
+        let query = ListQuery {
+            parent: parent.clone(),
+            after: after.clone(),
+            descending,
+            limit: 500,
+        };
+        let batch = store
+            .list(&ctx.account_id, T::KIND, &query)
+            .await
+            .or_internal(ctx)?;
         let exhausted = batch.len() < 500;
         for record in &batch {
             let item = records::decode::<T>(record).or_internal(ctx)?.value;

@@ -24,22 +24,28 @@ async fn require_resource(
     let account = &ctx.account_id;
     let exists = match arn::parse(ctx, resource_arn)? {
         Resource::EnvironmentTemplate(name) => {
-            records::load::<TemplateRecord>(store, account, &name).await.or_internal(ctx)?.is_some()
+            records::load::<TemplateRecord>(store, account, &name)
+                .await
+                .or_internal(ctx)?
+                .is_some()
         }
         Resource::EnvironmentTemplateVersion(name, major, minor) => {
             let key = version_key(&name, &major, &minor);
             let found = records::load::<TemplateVersionRecord>(store, account, &key).await;
             found.or_internal(ctx)?.is_some()
         }
-        Resource::Environment(name) => {
-            records::load::<EnvironmentRecord>(store, account, &name).await.or_internal(ctx)?.is_some()
-        }
+        Resource::Environment(name) => records::load::<EnvironmentRecord>(store, account, &name)
+            .await
+            .or_internal(ctx)?
+            .is_some(),
         Resource::Deployment(_) => false,
     };
     if exists {
         Ok(())
     } else {
-        Err(ProtonError::not_found(format!("The resource {resource_arn} does not exist.")))
+        Err(ProtonError::not_found(format!(
+            "The resource {resource_arn} does not exist."
+        )))
     }
 }
 
@@ -53,7 +59,13 @@ async fn current(
         .or_internal(ctx)?;
     Ok(match found {
         Some(stored) => (stored.value, Expect::Revision(stored.revision)),
-        None => (TagsRecord { arn: resource_arn.to_owned(), tags: Vec::new() }, Expect::Absent),
+        None => (
+            TagsRecord {
+                arn: resource_arn.to_owned(),
+                tags: Vec::new(),
+            },
+            Expect::Absent,
+        ),
     })
 }
 

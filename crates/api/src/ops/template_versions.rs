@@ -49,7 +49,13 @@ pub async fn require_version(
     minor: &str,
 ) -> Result<Stored<TemplateVersionRecord>, ProtonError> {
     let key = version_key(template, major, minor);
-    require(proton.store.as_ref(), ctx, &key, missing(template, major, minor)).await
+    require(
+        proton.store.as_ref(),
+        ctx,
+        &key,
+        missing(template, major, minor),
+    )
+    .await
 }
 
 /// Every version of a template, oldest first.
@@ -58,13 +64,20 @@ pub async fn all_versions(
     ctx: &RequestContext,
     template: &str,
 ) -> Result<Vec<Stored<TemplateVersionRecord>>, ProtonError> {
-    let query = ListQuery { parent: Some(template.to_owned()), limit: 100_000, ..Default::default() };
+    let query = ListQuery {
+        parent: Some(template.to_owned()),
+        limit: 100_000,
+        ..Default::default()
+    };
     let found = proton
         .store
         .list(&ctx.account_id, Kind::EnvironmentTemplateVersion, &query)
         .await
         .or_internal(ctx)?;
-    found.iter().map(|r| records::decode(r).or_internal(ctx)).collect()
+    found
+        .iter()
+        .map(|r| records::decode(r).or_internal(ctx))
+        .collect()
 }
 
 pub async fn create(
@@ -78,11 +91,18 @@ pub async fn create(
         .client_token
         .as_deref()
         .filter(|t| !t.is_empty())
-        .map(|t| format!("CreateEnvironmentTemplateVersion/{}/{t}", input.template_name));
+        .map(|t| {
+            format!(
+                "CreateEnvironmentTemplateVersion/{}/{t}",
+                input.template_name
+            )
+        });
     if let Some(token_key) = &token_key
         && let Some(earlier) = replay(proton, ctx, token_key).await?
     {
-        return Ok(CreateEnvironmentTemplateVersionOutput { environment_template_version: earlier });
+        return Ok(CreateEnvironmentTemplateVersionOutput {
+            environment_template_version: earlier,
+        });
     }
 
     let versions = all_versions(proton, ctx, &input.template_name).await?;
@@ -94,8 +114,10 @@ pub async fn create(
                 .filter(|v| v.value.version.major_version == *major)
                 .map(|v| number(&v.value.version.minor_version))
                 .collect();
-            let highest_major =
-                versions.iter().map(|v| number(&v.value.version.major_version)).max();
+            let highest_major = versions
+                .iter()
+                .map(|v| number(&v.value.version.major_version))
+                .max();
             if minors.is_empty() && Some(number(major)) != highest_major.map(|m| m + 1).or(Some(1))
             {
                 return Err(ProtonError::validation(format!(
@@ -108,7 +130,10 @@ pub async fn create(
             (major.clone(), next_minor.to_string())
         }
         None => {
-            let next = versions.iter().map(|v| number(&v.value.version.major_version)).max();
+            let next = versions
+                .iter()
+                .map(|v| number(&v.value.version.major_version))
+                .max();
             (next.map_or(1, |m| m + 1).to_string(), "0".to_owned())
         }
     };
@@ -129,7 +154,10 @@ pub async fn create(
     };
     let record = TemplateVersionRecord {
         version,
-        source: BundleSource { bucket: source.bucket, key: source.key },
+        source: BundleSource {
+            bucket: source.bucket,
+            key: source.key,
+        },
     };
     let key = record_key(&record);
     let pending = PendingRegistration {
@@ -143,7 +171,10 @@ pub async fn create(
         pending_write(&pending),
     ];
     if let Some(tags) = input.tags.filter(|t| !t.is_empty()) {
-        let tags = TagsRecord { arn: record.version.arn.clone(), tags };
+        let tags = TagsRecord {
+            arn: record.version.arn.clone(),
+            tags,
+        };
         writes.push(records::put(&ctx.account_id, &tags, Expect::Any));
     }
     if let Some(token_key) = token_key {
@@ -158,7 +189,9 @@ pub async fn create(
     commit(proton.store.as_ref(), ctx, writes).await?;
 
     tokio::spawn(register(Registrar::of(proton), pending));
-    Ok(CreateEnvironmentTemplateVersionOutput { environment_template_version: record.version })
+    Ok(CreateEnvironmentTemplateVersionOutput {
+        environment_template_version: record.version,
+    })
 }
 
 fn record_key(record: &TemplateVersionRecord) -> String {
@@ -191,13 +224,10 @@ async fn replay(
         .await
         .or_internal(ctx)?;
     let Some(token) = token else { return Ok(None) };
-    let version = records::load::<TemplateVersionRecord>(
-        store,
-        &ctx.account_id,
-        &token.value.resource_key,
-    )
-    .await
-    .or_internal(ctx)?;
+    let version =
+        records::load::<TemplateVersionRecord>(store, &ctx.account_id, &token.value.resource_key)
+            .await
+            .or_internal(ctx)?;
     Ok(version.map(|v| v.value.version))
 }
 
@@ -226,7 +256,10 @@ async fn register(proton: Registrar, pending: PendingRegistration) {
     let Ok(Some(stored)) =
         records::load::<TemplateVersionRecord>(store, &account, &pending.version_key).await
     else {
-        warn!(version = pending.version_key, "registration of a vanished version dropped");
+        warn!(
+            version = pending.version_key,
+            "registration of a vanished version dropped"
+        );
         let _ = store.commit(vec![drop_pending(&pending)]).await;
         return;
     };
@@ -238,7 +271,10 @@ async fn register(proton: Registrar, pending: PendingRegistration) {
         Ok((archive, bundle)) => {
             record.version.status = TemplateVersionStatus::Draft;
             record.version.schema = Some(bundle.schema.source().to_owned());
-            let bundle = BundleRecord { version_key: pending.version_key.clone(), archive };
+            let bundle = BundleRecord {
+                version_key: pending.version_key.clone(),
+                archive,
+            };
             writes.push(records::put(&account, &bundle, Expect::Any));
         }
         Err(reason) => {
@@ -248,7 +284,11 @@ async fn register(proton: Registrar, pending: PendingRegistration) {
     }
     record.version.last_modified_at = Timestamp::now();
     info!(version = pending.version_key, status = %record.version.status, "registration ended");
-    writes.push(records::put(&account, &record, Expect::Revision(stored.revision)));
+    writes.push(records::put(
+        &account,
+        &record,
+        Expect::Revision(stored.revision),
+    ));
     if let Err(e) = store.commit(writes).await {
         warn!(error = %e, "cannot store the registration's result; it resumes at restart");
     }
@@ -263,7 +303,10 @@ fn drop_pending(pending: &PendingRegistration) -> Write {
     }
 }
 
-async fn read_bundle(proton: &Registrar, source: &BundleSource) -> Result<(Vec<u8>, Bundle), String> {
+async fn read_bundle(
+    proton: &Registrar,
+    source: &BundleSource,
+) -> Result<(Vec<u8>, Bundle), String> {
     let objects = Arc::clone(&proton.objects);
     let (bucket, key) = (source.bucket.clone(), source.key.clone());
     let limits = proton.limits.clone();
@@ -274,7 +317,10 @@ async fn read_bundle(proton: &Registrar, source: &BundleSource) -> Result<(Vec<u
             .map_err(|e| format!("Cannot read the bundle {location}: {e}"))?
             .ok_or_else(|| format!("The bundle {location} does not exist."))?;
         let bundle = Bundle::from_archive(&archive, &limits).map_err(|e| e.to_string())?;
-        bundle.schema.environment_input_type().map_err(|e| e.to_string())?;
+        bundle
+            .schema
+            .environment_input_type()
+            .map_err(|e| e.to_string())?;
         Ok((archive, bundle))
     })
     .await
@@ -283,8 +329,14 @@ async fn read_bundle(proton: &Registrar, source: &BundleSource) -> Result<(Vec<u
 
 /// Finishes every registration left pending by a process that stopped.
 pub async fn resume_registrations(proton: &Arc<Proton>) {
-    let query = ListQuery { limit: 100_000, ..Default::default() };
-    let pending = match proton.store.list(SYSTEM_ACCOUNT, Kind::PendingRegistration, &query).await
+    let query = ListQuery {
+        limit: 100_000,
+        ..Default::default()
+    };
+    let pending = match proton
+        .store
+        .list(SYSTEM_ACCOUNT, Kind::PendingRegistration, &query)
+        .await
     {
         Ok(pending) => pending,
         Err(e) => {
@@ -304,9 +356,15 @@ pub async fn get(
     ctx: &RequestContext,
     input: GetEnvironmentTemplateVersionInput,
 ) -> Result<GetEnvironmentTemplateVersionOutput, ProtonError> {
-    let (t, major, minor) = (&input.template_name, &input.major_version, &input.minor_version);
+    let (t, major, minor) = (
+        &input.template_name,
+        &input.major_version,
+        &input.minor_version,
+    );
     let stored = require_version(proton, ctx, t, major, minor).await?;
-    Ok(GetEnvironmentTemplateVersionOutput { environment_template_version: stored.value.version })
+    Ok(GetEnvironmentTemplateVersionOutput {
+        environment_template_version: stored.value.version,
+    })
 }
 
 pub async fn list(
@@ -327,7 +385,10 @@ pub async fn list(
     )
     .await?;
     let template_versions = records.into_iter().map(|r| summary(r.version)).collect();
-    Ok(ListEnvironmentTemplateVersionsOutput { template_versions, next_token })
+    Ok(ListEnvironmentTemplateVersionsOutput {
+        template_versions,
+        next_token,
+    })
 }
 
 fn summary(v: EnvironmentTemplateVersion) -> EnvironmentTemplateVersionSummary {
@@ -370,8 +431,10 @@ pub async fn update(
     if let Some(status) = input.status {
         let allowed = matches!(
             (current, status),
-            (TemplateVersionStatus::Draft | TemplateVersionStatus::Published,
-             TemplateVersionStatus::Draft | TemplateVersionStatus::Published)
+            (
+                TemplateVersionStatus::Draft | TemplateVersionStatus::Published,
+                TemplateVersionStatus::Draft | TemplateVersionStatus::Published
+            )
         );
         if !allowed {
             return Err(ProtonError::validation(format!(
@@ -394,7 +457,11 @@ pub async fn update(
         let changed = serde_json::to_vec(value).ok() != serde_json::to_vec(&before.value).ok()
             || std::ptr::eq(before, &versions[index]);
         if changed {
-            writes.push(records::put(&ctx.account_id, value, Expect::Revision(before.revision)));
+            writes.push(records::put(
+                &ctx.account_id,
+                value,
+                Expect::Revision(before.revision),
+            ));
         }
     }
     if template_record.template.recommended_version != template.value.template.recommended_version {
@@ -416,7 +483,11 @@ pub async fn delete(
     input: DeleteEnvironmentTemplateVersionInput,
 ) -> Result<DeleteEnvironmentTemplateVersionOutput, ProtonError> {
     let template = require_template(proton, ctx, &input.template_name).await?;
-    let (t, major, minor) = (&input.template_name, &input.major_version, &input.minor_version);
+    let (t, major, minor) = (
+        &input.template_name,
+        &input.major_version,
+        &input.minor_version,
+    );
     let stored = require_version(proton, ctx, t, major, minor).await?;
 
     if let Some(user) = environment_using(proton, ctx, t, major, minor).await? {
@@ -431,7 +502,9 @@ pub async fn delete(
         && stored.value.version.status == TemplateVersionStatus::Published;
     let others_in_major = versions
         .iter()
-        .filter(|v| v.value.version.major_version == *major && v.value.version.minor_version != *minor)
+        .filter(|v| {
+            v.value.version.major_version == *major && v.value.version.minor_version != *minor
+        })
         .count();
     if is_recommended && others_in_major > 0 {
         return Err(ProtonError::conflict(format!(
@@ -440,18 +513,28 @@ pub async fn delete(
         )));
     }
 
-    versions.retain(|v| v.value.version.minor_version != *minor || v.value.version.major_version != *major);
+    versions.retain(|v| {
+        v.value.version.minor_version != *minor || v.value.version.major_version != *major
+    });
     let mut template_record = template.value.clone();
     let mut values: Vec<TemplateVersionRecord> = versions.iter().map(|v| v.value.clone()).collect();
     recommend(&mut template_record.template, &mut values);
     let key = version_key(t, major, minor);
     let mut writes = vec![
-        records::delete::<TemplateVersionRecord>(&ctx.account_id, &key, Expect::Revision(stored.revision)),
+        records::delete::<TemplateVersionRecord>(
+            &ctx.account_id,
+            &key,
+            Expect::Revision(stored.revision),
+        ),
         records::delete::<BundleRecord>(&ctx.account_id, &key, Expect::Any),
         records::delete::<TagsRecord>(&ctx.account_id, &stored.value.version.arn, Expect::Any),
     ];
     if template_record.template.recommended_version != template.value.template.recommended_version {
-        writes.push(records::put(&ctx.account_id, &template_record, Expect::Revision(template.revision)));
+        writes.push(records::put(
+            &ctx.account_id,
+            &template_record,
+            Expect::Revision(template.revision),
+        ));
     }
     commit(proton.store.as_ref(), ctx, writes).await?;
     Ok(DeleteEnvironmentTemplateVersionOutput {
@@ -469,14 +552,20 @@ async fn environment_using(
     major: &str,
     minor: &str,
 ) -> Result<Option<String>, ProtonError> {
-    let query = ListQuery { limit: 1_000_000, ..Default::default() };
+    let query = ListQuery {
+        limit: 1_000_000,
+        ..Default::default()
+    };
     let all = proton
         .store
         .list(&ctx.account_id, Kind::Environment, &query)
         .await
         .or_internal(ctx)?;
     for record in &all {
-        let env = records::decode::<EnvironmentRecord>(record).or_internal(ctx)?.value.environment;
+        let env = records::decode::<EnvironmentRecord>(record)
+            .or_internal(ctx)?
+            .value
+            .environment;
         let uses = env.template_name == template
             && env.template_major_version == major
             && env.template_minor_version == minor;

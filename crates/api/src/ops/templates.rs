@@ -43,14 +43,23 @@ pub async fn create(
 
     let mut writes = vec![records::put(&ctx.account_id, &record, Expect::Absent)];
     if let Some(tags) = input.tags.filter(|t| !t.is_empty()) {
-        let tags = TagsRecord { arn: record.template.arn.clone(), tags };
+        let tags = TagsRecord {
+            arn: record.template.arn.clone(),
+            tags,
+        };
         writes.push(records::put(&ctx.account_id, &tags, Expect::Any));
     }
-    commit(proton.store.as_ref(), ctx, writes).await.map_err(|e| {
-        already_exists(e, || format!("The environment template {} already exists.", input.name))
-    })?;
+    commit(proton.store.as_ref(), ctx, writes)
+        .await
+        .map_err(|e| {
+            already_exists(e, || {
+                format!("The environment template {} already exists.", input.name)
+            })
+        })?;
 
-    Ok(CreateEnvironmentTemplateOutput { environment_template: record.template })
+    Ok(CreateEnvironmentTemplateOutput {
+        environment_template: record.template,
+    })
 }
 
 pub async fn get(
@@ -59,7 +68,9 @@ pub async fn get(
     input: GetEnvironmentTemplateInput,
 ) -> Result<GetEnvironmentTemplateOutput, ProtonError> {
     let record = require_template(proton, ctx, &input.name).await?;
-    Ok(GetEnvironmentTemplateOutput { environment_template: record.value.template })
+    Ok(GetEnvironmentTemplateOutput {
+        environment_template: record.value.template,
+    })
 }
 
 pub async fn list(
@@ -78,7 +89,10 @@ pub async fn list(
     )
     .await?;
     let templates = records.into_iter().map(|r| summary(r.template)).collect();
-    Ok(ListEnvironmentTemplatesOutput { templates, next_token })
+    Ok(ListEnvironmentTemplatesOutput {
+        templates,
+        next_token,
+    })
 }
 
 fn summary(t: EnvironmentTemplate) -> EnvironmentTemplateSummary {
@@ -112,7 +126,9 @@ pub async fn update(
 
     let write = records::put(&ctx.account_id, &record, Expect::Revision(stored.revision));
     commit(proton.store.as_ref(), ctx, vec![write]).await?;
-    Ok(UpdateEnvironmentTemplateOutput { environment_template: record.template })
+    Ok(UpdateEnvironmentTemplateOutput {
+        environment_template: record.template,
+    })
 }
 
 pub async fn delete(
@@ -122,7 +138,11 @@ pub async fn delete(
 ) -> Result<DeleteEnvironmentTemplateOutput, ProtonError> {
     let stored = require_template(proton, ctx, &input.name).await?;
 
-    let query = ListQuery { parent: Some(input.name.clone()), limit: 1, ..ListQuery::default() };
+    let query = ListQuery {
+        parent: Some(input.name.clone()),
+        limit: 1,
+        ..ListQuery::default()
+    };
     let versions = proton
         .store
         .list(&ctx.account_id, Kind::EnvironmentTemplateVersion, &query)
@@ -137,31 +157,40 @@ pub async fn delete(
 
     let arn = stored.value.template.arn.clone();
     let writes = vec![
-        records::delete::<TemplateRecord>(&ctx.account_id, &input.name, Expect::Revision(stored.revision)),
+        records::delete::<TemplateRecord>(
+            &ctx.account_id,
+            &input.name,
+            Expect::Revision(stored.revision),
+        ),
         records::delete::<TagsRecord>(&ctx.account_id, &arn, Expect::Any),
     ];
     commit(proton.store.as_ref(), ctx, writes).await?;
-    Ok(DeleteEnvironmentTemplateOutput { environment_template: Some(stored.value.template) })
+    Ok(DeleteEnvironmentTemplateOutput {
+        environment_template: Some(stored.value.template),
+    })
 }
 
 /// Recomputes which versions are recommended after a publish or delete: in each major, the
 /// highest published minor; for the template, the highest major with a published minor.
-pub fn recommend(
-    template: &mut EnvironmentTemplate,
-    versions: &mut [TemplateVersionRecord],
-) {
+pub fn recommend(template: &mut EnvironmentTemplate, versions: &mut [TemplateVersionRecord]) {
     let number = |s: &str| s.parse::<u64>().unwrap_or(0);
-    let published = |v: &TemplateVersionRecord| v.version.status == TemplateVersionStatus::Published;
+    let published =
+        |v: &TemplateVersionRecord| v.version.status == TemplateVersionStatus::Published;
     let mut best_overall: Option<(u64, u64)> = None;
-    let majors: std::collections::BTreeSet<u64> =
-        versions.iter().map(|v| number(&v.version.major_version)).collect();
+    let majors: std::collections::BTreeSet<u64> = versions
+        .iter()
+        .map(|v| number(&v.version.major_version))
+        .collect();
     for major in majors {
         let best = versions
             .iter()
             .filter(|v| number(&v.version.major_version) == major && published(v))
             .map(|v| number(&v.version.minor_version))
             .max();
-        for v in versions.iter_mut().filter(|v| number(&v.version.major_version) == major) {
+        for v in versions
+            .iter_mut()
+            .filter(|v| number(&v.version.major_version) == major)
+        {
             v.version.recommended_minor_version = best.map(|m| m.to_string());
         }
         if let Some(minor) = best {

@@ -31,7 +31,9 @@ impl Provisioner for CodeBuild {
     async fn run(&self, job: &Job, stop: watch::Receiver<bool>, started: Started) -> Outcome {
         match &job.task {
             Task::Deploy { target, initial } => {
-                let end = self.phase(job, Phase::Provision, target, stop, &started).await;
+                let end = self
+                    .phase(job, Phase::Provision, target, stop, &started)
+                    .await;
                 match end {
                     Ok(RunEnd::Completed) => succeeded(job, Phase::Provision),
                     Ok(RunEnd::Stopped) => self.restore(job, target, initial.as_ref()).await,
@@ -40,9 +42,13 @@ impl Provisioner for CodeBuild {
                 }
             }
             Task::Delete { current } => {
-                let end = self.phase(job, Phase::Deprovision, current, stop, &started).await;
+                let end = self
+                    .phase(job, Phase::Deprovision, current, stop, &started)
+                    .await;
                 match end {
-                    Ok(RunEnd::Completed) => Outcome::Succeeded { outputs: Vec::new() },
+                    Ok(RunEnd::Completed) => Outcome::Succeeded {
+                        outputs: Vec::new(),
+                    },
                     Ok(end) => failed(Phase::Deprovision, end, job.timeout),
                     Err(message) => Outcome::Failed { message },
                 }
@@ -117,7 +123,10 @@ impl CodeBuild {
 
     /// Returns the environment to its state before the deployment, after a stop.
     async fn restore(&self, job: &Job, target: &State, initial: Option<&State>) -> Outcome {
-        append_log(&job.log, "[protond] cancelled: restoring the previous state\n");
+        append_log(
+            &job.log,
+            "[protond] cancelled: restoring the previous state\n",
+        );
         // The restore itself cannot be cancelled: a second cancel finds the deployment
         // CANCELLING already and is refused.
         let (_keep, never) = watch::channel(false);
@@ -131,7 +140,9 @@ impl CodeBuild {
             Ok(end) => Outcome::CancelFailed {
                 message: format!("cancel failed: {}", describe_end(phase, &end, job.timeout)),
             },
-            Err(message) => Outcome::CancelFailed { message: format!("cancel failed: {message}") },
+            Err(message) => Outcome::CancelFailed {
+                message: format!("cancel failed: {message}"),
+            },
         }
     }
 }
@@ -164,14 +175,20 @@ fn succeeded(job: &Job, phase: Phase) -> Outcome {
 }
 
 fn failed(phase: Phase, end: RunEnd, timeout: Duration) -> Outcome {
-    Outcome::Failed { message: describe_end(phase, &end, timeout) }
+    Outcome::Failed {
+        message: describe_end(phase, &end, timeout),
+    }
 }
 
 fn describe_end(phase: Phase, end: &RunEnd, timeout: Duration) -> String {
     let phase = phase.name();
     match end {
         RunEnd::Completed => format!("{phase} commands completed"),
-        RunEnd::CommandFailed { index, command, status } => {
+        RunEnd::CommandFailed {
+            index,
+            command,
+            status,
+        } => {
             format!("{phase} command {index} ({command}) failed with {status}")
         }
         RunEnd::Stopped => format!("{phase} commands were stopped"),
@@ -203,9 +220,15 @@ fn read_outputs(path: &Path) -> Result<Vec<(String, String)>, String> {
         serde_json::Value::Array(items) => items
             .into_iter()
             .map(|item| {
-                let key = item.get("key").and_then(|k| k.as_str()).ok_or_else(|| bad("no key"))?;
+                let key = item
+                    .get("key")
+                    .and_then(|k| k.as_str())
+                    .ok_or_else(|| bad("no key"))?;
                 let value = item.get("valueString").cloned().unwrap_or_default();
-                Ok((key.to_owned(), scalar_text(value).ok_or_else(|| bad("not a scalar"))?))
+                Ok((
+                    key.to_owned(),
+                    scalar_text(value).ok_or_else(|| bad("not a scalar"))?,
+                ))
             })
             .collect(),
         _ => Err(bad("expected an object or a list")),

@@ -90,7 +90,10 @@ pub async fn run_commands(
         _ = &mut deadline => RunEnd::TimedOut,
     };
     stop_group(pgid, &mut child, run.grace).await;
-    append_log(&run.log, &format!("[protond] {} stopped: {stopped_by:?}\n", run.phase));
+    append_log(
+        &run.log,
+        &format!("[protond] {} stopped: {stopped_by:?}\n", run.phase),
+    );
     stopped_by
 }
 
@@ -135,7 +138,10 @@ fn script(run: &CommandRun) -> String {
              {command}\n\
              protond_status=$?\n\
              if [ $protond_status -ne 0 ]; then exit $protond_status; fi\n",
-            shell_quote(&format!("[protond] {} command {number}: {command}", run.phase)),
+            shell_quote(&format!(
+                "[protond] {} command {number}: {command}",
+                run.phase
+            )),
         ));
     }
     script.push_str("exit 0\n");
@@ -148,13 +154,21 @@ fn shell_quote(text: &str) -> String {
 
 fn failed_command(run: &CommandRun, status: &str) -> RunEnd {
     let step = std::fs::read_to_string(run.workdir.join(STEP_FILE)).unwrap_or_default();
-    let index = step.trim().parse::<usize>().unwrap_or(1).clamp(1, run.commands.len().max(1));
+    let index = step
+        .trim()
+        .parse::<usize>()
+        .unwrap_or(1)
+        .clamp(1, run.commands.len().max(1));
     let command = run.commands.get(index - 1).cloned().unwrap_or_default();
     append_log(
         &run.log,
         &format!("[protond] {} command {index} failed: {status}\n", run.phase),
     );
-    RunEnd::CommandFailed { index, command, status: status.to_owned() }
+    RunEnd::CommandFailed {
+        index,
+        command,
+        status: status.to_owned(),
+    }
 }
 
 fn describe(status: std::process::ExitStatus) -> String {
@@ -177,7 +191,9 @@ async fn stop_group(pgid: u32, child: &mut tokio::process::Child, grace: Duratio
 
 /// Sends `signal` to process group `pgid`; a group that is already gone is not an error.
 pub fn signal_group(pgid: u32, signal: i32) {
-    let Ok(pgid) = i32::try_from(pgid) else { return };
+    let Ok(pgid) = i32::try_from(pgid) else {
+        return;
+    };
     if pgid <= 1 {
         return;
     }
@@ -190,7 +206,11 @@ pub fn signal_group(pgid: u32, signal: i32) {
 /// Appends a line of protond's own to a deployment log; the log is best-effort.
 pub fn append_log(log: &Path, line: &str) {
     use std::io::Write as _;
-    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
         let _ = file.write_all(line.as_bytes());
     }
 }
@@ -252,7 +272,11 @@ mod tests {
         }
         tx.send(true).unwrap();
         assert_eq!(handle.await.unwrap(), RunEnd::Stopped);
-        let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        let pid: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         // SAFETY: signal 0 only asks whether the process exists.
         let alive = unsafe { libc::kill(pid, 0) } == 0;
         assert!(!alive, "background child {pid} survived the stop");
