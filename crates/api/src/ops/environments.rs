@@ -6,7 +6,7 @@
 //! `NONE`) and deleting each commit the environment, a new deployment and a work item together,
 //! then wake the engine. A deployment in flight blocks every other change but `NONE`.
 
-use protond_bundle::Bundle;
+use protond_bundle::{Bundle, Provisioning as BundleProvisioning};
 use protond_engine::records::{
     self, BundleRecord, DeploymentKind, DeploymentRecord, EnvironmentRecord, Stored, TagsRecord,
     TemplateVersionRecord, version_key,
@@ -77,19 +77,43 @@ async fn check_spec(
         .ok_or_else(ProtonError::internal)?;
     let limits = proton.limits.clone();
     let spec = spec.to_owned();
-    let checked = tokio::task::spawn_blocking(move || -> Result<(), String> {
+    let checked = tokio::task::spawn_blocking(move || -> Result<Option<&'static str>, String> {
         let bundle =
             Bundle::from_archive(&bundle.value.archive, &limits).map_err(|e| e.to_string())?;
+        if let Some(method) = unsupported_provisioning(&bundle.manifest.provisioning) {
+            return Ok(Some(method));
+        }
         let spec = protond_bundle::parse_spec(&spec).map_err(|e| e.to_string())?;
         bundle
             .schema
             .environment_inputs(&spec)
-            .map(|_| ())
+            .map(|_| None)
             .map_err(|e| e.to_string())
     })
     .await
     .map_err(|_| ProtonError::internal())?;
-    checked.map_err(|reason| ProtonError::validation(format!("The spec is not valid: {reason}")))
+    match checked {
+        Ok(None) => Ok(()),
+        Ok(Some(method)) => Err(ProtonError::validation(format!(
+            "The environment template version {template}:{major}.{minor} uses {method}, which \
+             protond cannot deploy yet; only CodeBuild-style bundles \
+             (rendering_engine: codebuild) deploy today."
+        ))),
+        Err(reason) => Err(ProtonError::validation(format!(
+            "The spec is not valid: {reason}"
+        ))),
+    }
+}
+
+/// The name of a provisioning method protond registers and renders but cannot deploy yet.
+fn unsupported_provisioning(provisioning: &BundleProvisioning) -> Option<&'static str> {
+    match provisioning {
+        BundleProvisioning::CodeBuild(_) => None,
+        BundleProvisioning::CloudFormation { .. } => {
+            Some("AWS-managed provisioning (CloudFormation rendered with Jinja)")
+        }
+        BundleProvisioning::Terraform { .. } => Some("self-managed provisioning (Terraform)"),
+    }
 }
 
 /// The version a request names: `minor` given, or the recommended minor of `major`.
