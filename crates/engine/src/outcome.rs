@@ -108,3 +108,176 @@ pub fn merge_outputs(outputs: &mut Vec<Output>, reported: Vec<(String, String)>)
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use protond_wire::{
+        Deployment, DeploymentTargetResourceType, Environment, EnvironmentState, Timestamp,
+    };
+
+    use super::*;
+
+    fn state(spec: &str, minor: &str) -> EnvironmentState {
+        EnvironmentState {
+            spec: Some(spec.into()),
+            template_major_version: "1".into(),
+            template_minor_version: minor.into(),
+            template_name: "t".into(),
+        }
+    }
+
+    fn records(kind: DeploymentKind) -> (DeploymentRecord, EnvironmentRecord) {
+        let now = Timestamp::from_unix_millis(1_000);
+        let deployment = Deployment {
+            arn: "arn:aws:proton:us-east-1:123456789012:deployment/d2".into(),
+            completed_at: None,
+            component_name: None,
+            created_at: now,
+            deployment_status: DeploymentStatus::InProgress,
+            deployment_status_message: None,
+            environment_name: "dev".into(),
+            id: "d2".into(),
+            initial_state: Some(DeploymentState::Environment(state("old", "0"))),
+            last_attempted_deployment_id: Some("d1".into()),
+            last_modified_at: now,
+            last_succeeded_deployment_id: Some("d1".into()),
+            service_instance_name: None,
+            service_name: None,
+            target_arn: "arn:aws:proton:us-east-1:123456789012:environment/dev".into(),
+            target_resource_created_at: now,
+            target_resource_type: DeploymentTargetResourceType::Environment,
+            target_state: Some(DeploymentState::Environment(state("new", "1"))),
+        };
+        let mut environment = Environment {
+            arn: "arn:aws:proton:us-east-1:123456789012:environment/dev".into(),
+            codebuild_role_arn: None,
+            component_role_arn: None,
+            created_at: now,
+            deployment_status: DeploymentStatus::InProgress,
+            deployment_status_message: None,
+            description: None,
+            environment_account_connection_id: None,
+            environment_account_id: None,
+            last_attempted_deployment_id: Some("d2".into()),
+            last_deployment_attempted_at: now,
+            last_deployment_succeeded_at: now,
+            last_succeeded_deployment_id: Some("d1".into()),
+            name: "dev".into(),
+            proton_service_role_arn: None,
+            provisioning: None,
+            provisioning_repository: None,
+            spec: None,
+            template_major_version: String::new(),
+            template_minor_version: String::new(),
+            template_name: String::new(),
+        };
+        show_state(&mut environment, &state("old", "0"));
+        (
+            DeploymentRecord {
+                deployment,
+                kind,
+                outputs: Vec::new(),
+            },
+            EnvironmentRecord { environment },
+        )
+    }
+
+    fn updated(change: EnvironmentChange) -> Environment {
+        match change {
+            EnvironmentChange::Update(env) => env.environment,
+            other => panic!("expected an update, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn success_shows_the_target_and_its_outputs() {
+        let (mut d, env) = records(DeploymentKind::Deploy);
+        let outputs = vec![("Url".to_owned(), "http://x".to_owned())];
+        let now = Timestamp::from_unix_millis(5_000);
+        let env = updated(apply(
+            &mut d,
+            Some(&env),
+            Outcome::Succeeded { outputs },
+            now,
+        ));
+        assert_eq!(d.deployment.deployment_status, DeploymentStatus::Succeeded);
+        assert_eq!(d.deployment.completed_at, Some(now));
+        assert_eq!(d.outputs[0].value_string.as_deref(), Some("http://x"));
+        assert_eq!(
+            (env.spec.as_deref(), env.template_minor_version.as_str()),
+            (Some("new"), "1")
+        );
+        assert_eq!(env.last_succeeded_deployment_id.as_deref(), Some("d2"));
+        assert_eq!(env.last_deployment_succeeded_at, now);
+    }
+
+    #[test]
+    fn cancel_keeps_the_previous_state_and_says_who_cancelled() {
+        let (mut d, env) = records(DeploymentKind::Deploy);
+        let now = Timestamp::from_unix_millis(5_000);
+        let env = updated(apply(&mut d, Some(&env), Outcome::Cancelled, now));
+        assert_eq!(d.deployment.deployment_status, DeploymentStatus::Cancelled);
+        assert_eq!(
+            d.deployment.deployment_status_message.as_deref(),
+            Some(CANCELLED_MESSAGE)
+        );
+        assert_eq!(env.deployment_status, DeploymentStatus::Cancelled);
+        assert_eq!(env.spec.as_deref(), Some("old"));
+        assert_eq!(env.last_succeeded_deployment_id.as_deref(), Some("d1"));
+    }
+
+    #[test]
+    fn failed_restore_ends_failed_with_its_reason() {
+        let (mut d, env) = records(DeploymentKind::Deploy);
+        let outcome = Outcome::CancelFailed {
+            message: "cancel failed: boom".into(),
+        };
+        let env = updated(apply(&mut d, Some(&env), outcome, Timestamp::now()));
+        assert_eq!(d.deployment.deployment_status, DeploymentStatus::Failed);
+        assert_eq!(
+            env.deployment_status_message.as_deref(),
+            Some("cancel failed: boom")
+        );
+        assert_eq!(env.spec.as_deref(), Some("old"));
+    }
+
+    #[test]
+    fn completed_deletion_removes_the_environment() {
+        let (mut d, env) = records(DeploymentKind::Delete);
+        let outcome = Outcome::Succeeded {
+            outputs: Vec::new(),
+        };
+        let change = apply(&mut d, Some(&env), outcome, Timestamp::now());
+        assert!(matches!(change, EnvironmentChange::Remove));
+        assert_eq!(
+            d.deployment.deployment_status,
+            DeploymentStatus::DeleteComplete
+        );
+    }
+
+    #[test]
+    fn failed_deletion_keeps_the_environment_delete_failed() {
+        let (mut d, env) = records(DeploymentKind::Delete);
+        let outcome = Outcome::Failed {
+            message: "deprovision failed".into(),
+        };
+        let env = updated(apply(&mut d, Some(&env), outcome, Timestamp::now()));
+        assert_eq!(env.deployment_status, DeploymentStatus::DeleteFailed);
+    }
+
+    #[test]
+    fn an_older_deployment_never_overwrites_a_newer_attempt() {
+        let (mut d, mut env) = records(DeploymentKind::Deploy);
+        env.environment.last_attempted_deployment_id = Some("d3".into());
+        let change = apply(
+            &mut d,
+            Some(&env),
+            Outcome::Failed {
+                message: "x".into(),
+            },
+            Timestamp::now(),
+        );
+        assert!(matches!(change, EnvironmentChange::Keep));
+        assert_eq!(d.deployment.deployment_status, DeploymentStatus::Failed);
+    }
+}

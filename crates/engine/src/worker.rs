@@ -17,7 +17,7 @@ use crate::provisioner::commands::signal_group;
 use crate::provisioner::{Job, Outcome, Provisioner, Started, State, Task};
 use crate::records::{
     self, BundleRecord, DeploymentKind, DeploymentRecord, EnvironmentRecord, RecordError, Stored,
-    version_key,
+    TagsRecord, version_key,
 };
 
 /// The message of a deployment whose node stopped while it ran.
@@ -338,11 +338,12 @@ async fn finalize(engine: &Engine, item: &WorkItem, outcome: Outcome) -> Result<
                 Expect::Revision(current.revision),
             )),
             (EnvironmentChange::Remove, Some(current)) => {
+                let arn = &current.value.environment.arn;
+                let expect = Expect::Revision(current.revision);
                 writes.push(records::delete::<EnvironmentRecord>(
-                    account,
-                    &env_name,
-                    Expect::Revision(current.revision),
-                ))
+                    account, &env_name, expect,
+                ));
+                writes.push(records::delete::<TagsRecord>(account, arn, Expect::Any));
             }
             _ => {}
         }
