@@ -178,7 +178,11 @@ mod tests {
                 kind,
                 outputs: Vec::new(),
             },
-            EnvironmentRecord { environment },
+            EnvironmentRecord {
+                environment,
+                create_request: None,
+                modified: false,
+            },
         )
     }
 

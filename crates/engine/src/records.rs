@@ -104,6 +104,12 @@ pub fn delete<T: Entity>(account: &str, key: &str, expect: Expect) -> Write {
 pub struct TemplateRecord {
     /// The template as the API shows it.
     pub template: wire::EnvironmentTemplate,
+    /// The request that created it, so that a retry can be told from a different request.
+    #[serde(default)]
+    pub create_request: Option<String>,
+    /// Whether it was updated since it was created; a retried create then conflicts.
+    #[serde(default)]
+    pub modified: bool,
 }
 
 impl Entity for TemplateRecord {
@@ -172,6 +178,13 @@ pub struct EnvironmentRecord {
     /// The environment as the API shows it: the version and spec of its last successful
     /// deployment, the status of its last attempted one.
     pub environment: wire::Environment,
+    /// The request that created it, so that a retry can be told from a different request.
+    #[serde(default)]
+    pub create_request: Option<String>,
+    /// Whether it was updated or cancelled since it was created; a retried create then
+    /// conflicts.
+    #[serde(default)]
+    pub modified: bool,
 }
 
 impl Entity for EnvironmentRecord {
@@ -233,8 +246,12 @@ impl Entity for TagsRecord {
 pub struct ClientTokenRecord {
     /// `Operation/token`.
     pub key: String,
-    /// A digest of the request that used the token.
-    pub request_digest: String,
+    /// The request that used the token, as canonical JSON.
+    pub request: String,
+    /// When the token was first used, in milliseconds since the Unix epoch; tokens expire
+    /// eight hours later, as Proton's do.
+    #[serde(default)]
+    pub created_at_ms: i64,
     /// The key of the resource the request created.
     pub resource_key: String,
 }

@@ -16,7 +16,7 @@ use protond_wire::*;
 
 use super::template_versions::{all_versions, require_version};
 use super::templates::require_template;
-use super::{already_exists, commit, page, require};
+use super::{already_exists, canonical, commit, page, replayed_create, require};
 use crate::arn;
 use crate::failure::OrInternal;
 use crate::service::Proton;
@@ -231,11 +231,15 @@ pub async fn create(
     input: CreateEnvironmentInput,
 ) -> Result<CreateEnvironmentOutput, ProtonError> {
     let store = proton.store.as_ref();
-    if let Some(existing) = records::load::<EnvironmentRecord>(store, &ctx.account_id, &input.name)
-        .await
-        .or_internal(ctx)?
-    {
-        return replay_create(existing.value.environment, &input);
+    let request = canonical(&input);
+    let existing = records::load::<EnvironmentRecord>(store, &ctx.account_id, &input.name).await;
+    if let Some(existing) = existing.or_internal(ctx)? {
+        let what = format!("The environment {}", input.name);
+        let same = existing.value.create_request.as_deref() == Some(request.as_str());
+        replayed_create(&what, same, existing.value.modified)?;
+        return Ok(CreateEnvironmentOutput {
+            environment: existing.value.environment,
+        });
     }
     if input.environment_account_connection_id.is_some() {
         return Err(ProtonError::validation(
@@ -303,7 +307,11 @@ pub async fn create(
         now,
     );
     mark_attempt(&mut environment, &deployment, now);
-    let record = EnvironmentRecord { environment };
+    let record = EnvironmentRecord {
+        environment,
+        create_request: Some(request),
+        modified: false,
+    };
 
     let mut writes = start_writes(ctx, &record, Expect::Absent, &deployment);
     if let Some(tags) = input.tags.filter(|t| !t.is_empty()) {
@@ -323,32 +331,6 @@ pub async fn create(
     Ok(CreateEnvironmentOutput {
         environment: record.environment,
     })
-}
-
-/// A CreateEnvironment for a name that exists: the same request again (a retry) gets the
-/// environment back; a different one is a conflict.
-fn replay_create(
-    existing: Environment,
-    input: &CreateEnvironmentInput,
-) -> Result<CreateEnvironmentOutput, ProtonError> {
-    let first_attempt_target_matches = existing.template_name == input.template_name
-        && existing.template_major_version == input.template_major_version
-        && input
-            .template_minor_version
-            .as_ref()
-            .is_none_or(|m| *m == existing.template_minor_version)
-        && existing.spec.as_deref() == Some(input.spec.as_str())
-        && existing.description == input.description;
-    if first_attempt_target_matches {
-        Ok(CreateEnvironmentOutput {
-            environment: existing,
-        })
-    } else {
-        Err(ProtonError::conflict(format!(
-            "The environment {} already exists.",
-            existing.name
-        )))
-    }
 }
 
 fn repository(input: RepositoryBranchInput) -> RepositoryBranch {
@@ -438,6 +420,7 @@ pub async fn update(
 ) -> Result<UpdateEnvironmentOutput, ProtonError> {
     let stored = require_environment(proton, ctx, &input.name).await?;
     let mut record = stored.value;
+    record.modified = true;
     let env = &mut record.environment;
     if input.environment_account_connection_id.is_some() {
         return Err(ProtonError::validation(
@@ -590,9 +573,20 @@ pub async fn delete(
     ctx: &RequestContext,
     input: DeleteEnvironmentInput,
 ) -> Result<DeleteEnvironmentOutput, ProtonError> {
-    let stored = require_environment(proton, ctx, &input.name).await?;
+    // DeleteEnvironment is idempotent in Proton: a retry while the deletion runs returns the
+    // environment, and one after it completed returns an empty answer.
+    let store = proton.store.as_ref();
+    let found = records::load::<EnvironmentRecord>(store, &ctx.account_id, &input.name).await;
+    let Some(stored) = found.or_internal(ctx)? else {
+        return Ok(DeleteEnvironmentOutput { environment: None });
+    };
     let mut record = stored.value;
     let env = &mut record.environment;
+    if env.deployment_status == DeploymentStatus::DeleteInProgress {
+        return Ok(DeleteEnvironmentOutput {
+            environment: Some(record.environment),
+        });
+    }
     if in_flight(env.deployment_status) {
         return Err(busy(env));
     }
@@ -619,6 +613,7 @@ pub async fn cancel(
     let store = proton.store.as_ref();
     let stored = require_environment(proton, ctx, &input.environment_name).await?;
     let mut record = stored.value;
+    record.modified = true;
     let env = &mut record.environment;
 
     let nothing = || {

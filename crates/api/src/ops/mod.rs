@@ -94,3 +94,23 @@ pub fn already_exists(error: ProtonError, message: impl FnOnce() -> String) -> P
         _ => error,
     }
 }
+
+/// A request as canonical JSON, to tell a retry (the same request) from a different one.
+pub fn canonical<T: serde::Serialize>(request: &T) -> String {
+    serde_json::to_string(request).expect("inputs always serialize")
+}
+
+/// The answer to a create whose resource exists, as Proton's idempotency rules give it: the
+/// same request again returns the resource unless it changed since; a different request is an
+/// `IdempotentParameterMismatch`.
+pub fn replayed_create(what: &str, same_request: bool, modified: bool) -> Result<(), ProtonError> {
+    match (same_request, modified) {
+        (true, false) => Ok(()),
+        (true, true) => Err(ProtonError::conflict(format!(
+            "{what} already exists and was changed after it was created."
+        ))),
+        (false, _) => Err(ProtonError::validation(format!(
+            "IdempotentParameterMismatch: {what} already exists with different parameters."
+        ))),
+    }
+}

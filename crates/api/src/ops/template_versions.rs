@@ -12,7 +12,7 @@ use std::sync::Arc;
 use protond_bundle::Bundle;
 use protond_engine::records::{
     self, BundleRecord, BundleSource, ClientTokenRecord, EnvironmentRecord, Stored, TagsRecord,
-    TemplateVersionRecord, version_key,
+    TemplateRecord, TemplateVersionRecord, version_key,
 };
 use protond_store::{Expect, Kind, ListQuery, Record, Write};
 use protond_wire::*;
@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use super::templates::{recommend, require_template};
-use super::{commit, page, require};
+use super::{canonical, commit, page, require};
 use crate::arn;
 use crate::failure::OrInternal;
 use crate::service::Proton;
@@ -85,25 +85,25 @@ pub async fn create(
     ctx: &RequestContext,
     input: CreateEnvironmentTemplateVersionInput,
 ) -> Result<CreateEnvironmentTemplateVersionOutput, ProtonError> {
-    let TemplateVersionSourceInput::S3(source) = input.source;
-    let template = require_template(proton, ctx, &input.template_name).await?;
+    let request = canonical(&CreateEnvironmentTemplateVersionInput {
+        client_token: None,
+        ..input.clone()
+    });
+    require_template(proton, ctx, &input.template_name).await?;
     let token_key = input
         .client_token
         .as_deref()
         .filter(|t| !t.is_empty())
-        .map(|t| {
-            format!(
-                "CreateEnvironmentTemplateVersion/{}/{t}",
-                input.template_name
-            )
-        });
+        .map(|t| format!("CreateEnvironmentTemplateVersion/{t}"));
     if let Some(token_key) = &token_key
-        && let Some(earlier) = replay(proton, ctx, token_key).await?
+        && let Some(earlier) = replay(proton, ctx, token_key, &request).await?
     {
+        let version = earlier;
         return Ok(CreateEnvironmentTemplateVersionOutput {
-            environment_template_version: earlier,
+            environment_template_version: version,
         });
     }
+    let TemplateVersionSourceInput::S3(source) = input.source;
 
     let versions = all_versions(proton, ctx, &input.template_name).await?;
     let number = |s: &str| s.parse::<u64>().unwrap_or(0);
@@ -180,12 +180,12 @@ pub async fn create(
     if let Some(token_key) = token_key {
         let token = ClientTokenRecord {
             key: token_key,
-            request_digest: String::new(),
+            request,
+            created_at_ms: now.as_unix_millis(),
             resource_key: key.clone(),
         };
-        writes.push(records::put(&ctx.account_id, &token, Expect::Absent));
+        writes.push(records::put(&ctx.account_id, &token, Expect::Any));
     }
-    let _ = template;
     commit(proton.store.as_ref(), ctx, writes).await?;
 
     tokio::spawn(register(Registrar::of(proton), pending));
@@ -213,22 +213,39 @@ fn pending_write(pending: &PendingRegistration) -> Write {
     }
 }
 
-/// The version an earlier request with the same client token created, if any.
+/// How long a client token is remembered, as in Proton.
+const CLIENT_TOKEN_LIFETIME_MS: i64 = 8 * 3600 * 1000;
+
+/// The version an earlier request with the same client token created, if the token is still
+/// valid and its version still exists. The same token with different parameters is an
+/// `IdempotentParameterMismatch`.
 async fn replay(
     proton: &Proton,
     ctx: &RequestContext,
     token_key: &str,
+    request: &str,
 ) -> Result<Option<EnvironmentTemplateVersion>, ProtonError> {
     let store = proton.store.as_ref();
     let token = records::load::<ClientTokenRecord>(store, &ctx.account_id, token_key)
         .await
         .or_internal(ctx)?;
     let Some(token) = token else { return Ok(None) };
-    let version =
-        records::load::<TemplateVersionRecord>(store, &ctx.account_id, &token.value.resource_key)
-            .await
-            .or_internal(ctx)?;
-    Ok(version.map(|v| v.value.version))
+    if Timestamp::now().as_unix_millis() - token.value.created_at_ms > CLIENT_TOKEN_LIFETIME_MS {
+        return Ok(None);
+    }
+    let key = &token.value.resource_key;
+    let version = records::load::<TemplateVersionRecord>(store, &ctx.account_id, key)
+        .await
+        .or_internal(ctx)?;
+    let Some(version) = version else {
+        return Ok(None);
+    };
+    if token.value.request != request {
+        return Err(ProtonError::validation(
+            "IdempotentParameterMismatch: the clientToken was used with different parameters.",
+        ));
+    }
+    Ok(Some(version.value.version))
 }
 
 /// What a registration running in the background needs from the service.
@@ -482,13 +499,25 @@ pub async fn delete(
     ctx: &RequestContext,
     input: DeleteEnvironmentTemplateVersionInput,
 ) -> Result<DeleteEnvironmentTemplateVersionOutput, ProtonError> {
-    let template = require_template(proton, ctx, &input.template_name).await?;
     let (t, major, minor) = (
         &input.template_name,
         &input.major_version,
         &input.minor_version,
     );
-    let stored = require_version(proton, ctx, t, major, minor).await?;
+    // Deletes are idempotent in Proton: deleting what is already gone succeeds, empty.
+    let gone = DeleteEnvironmentTemplateVersionOutput {
+        environment_template_version: None,
+    };
+    let store = proton.store.as_ref();
+    let found = records::load::<TemplateRecord>(store, &ctx.account_id, t).await;
+    let Some(template) = found.or_internal(ctx)? else {
+        return Ok(gone);
+    };
+    let key = version_key(t, major, minor);
+    let found = records::load::<TemplateVersionRecord>(store, &ctx.account_id, &key).await;
+    let Some(stored) = found.or_internal(ctx)? else {
+        return Ok(gone);
+    };
 
     if let Some(user) = environment_using(proton, ctx, t, major, minor).await? {
         return Err(ProtonError::conflict(format!(
@@ -519,7 +548,6 @@ pub async fn delete(
     let mut template_record = template.value.clone();
     let mut values: Vec<TemplateVersionRecord> = versions.iter().map(|v| v.value.clone()).collect();
     recommend(&mut template_record.template, &mut values);
-    let key = version_key(t, major, minor);
     let mut writes = vec![
         records::delete::<TemplateVersionRecord>(
             &ctx.account_id,

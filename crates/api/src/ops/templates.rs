@@ -4,7 +4,7 @@ use protond_engine::records::{self, TagsRecord, TemplateRecord, TemplateVersionR
 use protond_store::{Expect, Kind, ListQuery};
 use protond_wire::*;
 
-use super::{already_exists, commit, page, require};
+use super::{already_exists, canonical, commit, page, replayed_create, require};
 use crate::arn;
 use crate::failure::OrInternal;
 use crate::service::Proton;
@@ -27,6 +27,18 @@ pub async fn create(
     ctx: &RequestContext,
     input: CreateEnvironmentTemplateInput,
 ) -> Result<CreateEnvironmentTemplateOutput, ProtonError> {
+    let store = proton.store.as_ref();
+    let request = canonical(&input);
+    let existing = records::load::<TemplateRecord>(store, &ctx.account_id, &input.name).await;
+    if let Some(existing) = existing.or_internal(ctx)? {
+        let what = format!("The environment template {}", input.name);
+        let same = existing.value.create_request.as_deref() == Some(request.as_str());
+        replayed_create(&what, same, existing.value.modified)?;
+        return Ok(CreateEnvironmentTemplateOutput {
+            environment_template: existing.value.template,
+        });
+    }
+
     let now = Timestamp::now();
     let template = EnvironmentTemplate {
         arn: arn::environment_template(ctx, &input.name),
@@ -39,7 +51,11 @@ pub async fn create(
         provisioning: input.provisioning,
         recommended_version: None,
     };
-    let record = TemplateRecord { template };
+    let record = TemplateRecord {
+        template,
+        create_request: Some(request),
+        modified: false,
+    };
 
     let mut writes = vec![records::put(&ctx.account_id, &record, Expect::Absent)];
     if let Some(tags) = input.tags.filter(|t| !t.is_empty()) {
@@ -49,13 +65,11 @@ pub async fn create(
         };
         writes.push(records::put(&ctx.account_id, &tags, Expect::Any));
     }
-    commit(proton.store.as_ref(), ctx, writes)
-        .await
-        .map_err(|e| {
-            already_exists(e, || {
-                format!("The environment template {} already exists.", input.name)
-            })
-        })?;
+    commit(store, ctx, writes).await.map_err(|e| {
+        already_exists(e, || {
+            format!("The environment template {} already exists.", input.name)
+        })
+    })?;
 
     Ok(CreateEnvironmentTemplateOutput {
         environment_template: record.template,
@@ -123,6 +137,7 @@ pub async fn update(
         record.template.display_name = input.display_name;
     }
     record.template.last_modified_at = Timestamp::now();
+    record.modified = true;
 
     let write = records::put(&ctx.account_id, &record, Expect::Revision(stored.revision));
     commit(proton.store.as_ref(), ctx, vec![write]).await?;
@@ -136,7 +151,14 @@ pub async fn delete(
     ctx: &RequestContext,
     input: DeleteEnvironmentTemplateInput,
 ) -> Result<DeleteEnvironmentTemplateOutput, ProtonError> {
-    let stored = require_template(proton, ctx, &input.name).await?;
+    // Deletes are idempotent in Proton: deleting what is already gone succeeds, empty.
+    let found =
+        records::load::<TemplateRecord>(proton.store.as_ref(), &ctx.account_id, &input.name);
+    let Some(stored) = found.await.or_internal(ctx)? else {
+        return Ok(DeleteEnvironmentTemplateOutput {
+            environment_template: None,
+        });
+    };
 
     let query = ListQuery {
         parent: Some(input.name.clone()),
