@@ -46,7 +46,7 @@ cleanup() {
     pid=${environ#/proc/}
     pid=${pid%/environ}
     [ "$pid" = "$$" ] && continue
-    if tr '\0' '\n' < "$environ" 2> /dev/null | grep -qxF "PROTOND_QUICKSTART_RUN=$work"; then
+    if { tr '\0' '\n' < "$environ"; } 2> /dev/null | grep -qxF "PROTOND_QUICKSTART_RUN=$work"; then
       kill -KILL "$pid" 2> /dev/null || true
     fi
   done
@@ -219,14 +219,15 @@ check "get-environment: spec is spec.yaml" "$(cat examples/local-env/spec.yaml)"
 run "list-environment-outputs" aws proton list-environment-outputs --environment-name dev
 outputs=$(python3 -c '
 import json, sys
-print(" ".join(sorted(f"{o[\"key\"]}={o.get(\"valueString\", \"\")}" for o in json.load(sys.stdin)["outputs"])))
+outputs = json.load(sys.stdin)["outputs"]
+print(" ".join(sorted(o["key"] + "=" + o.get("valueString", "") for o in outputs)))
 ' <<< "$out")
 home="$PROTOND_EXAMPLE_ROOT/dev"
 heartbeat_pid=$(cat "$home/heartbeat.pid" 2> /dev/null || echo "?")
 check "list-environment-outputs" \
   "EnvironmentHome=$home Greeting=hello HeartbeatPid=$heartbeat_pid Workers=2" "$outputs"
 
-check "environment files" "heartbeat heartbeat.pid inputs.json worker-1 worker-2" \
+check "environment files" "greeting heartbeat heartbeat.pid inputs.json worker-1 worker-2" \
   "$(cd "$home" 2> /dev/null && ls | tr '\n' ' ' | sed 's/ $//')"
 beat=""
 for _ in $(seq 1 50); do
@@ -244,15 +245,18 @@ check "update-environment: spec shown is still the deployed one" "$first_spec" \
   "$(field environment.spec <<< "$out")"
 slow_deployment=$(field environment.lastAttemptedDeploymentId <<< "$out")
 
-# The deployment's log shows when its commands run (the README's `tail` step).
-log="$PROTOND_DATA_DIR/deployments/$slow_deployment.log"
+# The deployment's log shows when its commands run (the README's `cat` step).
+run "get-environment lastAttemptedDeploymentId" aws proton get-environment --name dev \
+  --query environment.lastAttemptedDeploymentId --output text
+check "get-environment: lastAttemptedDeploymentId is the update's" "$slow_deployment" "$out"
+log="$PROTOND_DATA_DIR/deployments/$out.log"
 for _ in $(seq 1 100); do
-  grep -q "greeting=bonjour" "$log" 2> /dev/null && break
+  grep -q "workers=3" "$log" 2> /dev/null && break
   sleep 0.1
 done
 check "deployment log: provisioning runs" \
-  "provisioning dev in $home: greeting=bonjour workers=3" \
-  "$(grep -m1 "greeting=bonjour" "$log" 2> /dev/null || echo "(no such line in $log)")"
+  "provisioning dev in $home: workers=3" \
+  "$(grep -m1 "workers=3" "$log" 2> /dev/null || echo "(no such line in $log)")"
 
 run "cancel-environment-deployment" aws proton cancel-environment-deployment --environment-name dev
 cancel_returned=$(now)
@@ -295,7 +299,7 @@ check "get-environment after cancel: message" "User initiated cancellation." \
 check "get-environment after cancel: spec is the first spec again" "$first_spec" \
   "$(field environment.spec <<< "$out")"
 check "environment files after cancel (restored)" \
-  "heartbeat heartbeat.pid inputs.json worker-1 worker-2" \
+  "greeting heartbeat heartbeat.pid inputs.json worker-1 worker-2" \
   "$(cd "$home" 2> /dev/null && ls | tr '\n' ' ' | sed 's/ $//')"
 sleep 1.2 # the heartbeat rewrites its file every second
 check "heartbeat after cancel" "hello from dev" "$(cat "$home/heartbeat" 2> /dev/null || true)"
@@ -306,7 +310,8 @@ check "list-deployments: newest first" \
   "$slow_deployment CANCELLED $first_deployment SUCCEEDED" \
   "$(python3 -c '
 import json, sys
-print(" ".join(f"{d[\"id\"]} {d[\"deploymentStatus\"]}" for d in json.load(sys.stdin)["deployments"]))
+deployments = json.load(sys.stdin)["deployments"]
+print(" ".join(d["id"] + " " + d["deploymentStatus"] for d in deployments))
 ' <<< "$out")"
 
 run "get-deployment" aws proton get-deployment --id "$slow_deployment" --environment-name dev

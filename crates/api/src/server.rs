@@ -6,22 +6,30 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
-use protond_wire::{ErrorKind, ProtonError, RequestContext, decode_request, dispatch};
+use protond_wire::{ErrorKind, Operation, ProtonError, RequestContext, decode_request, dispatch};
 use tokio::net::TcpListener;
 use tracing::{error, info};
 
-use crate::auth::{AuthConfig, authenticate};
+use crate::auth::{AuthConfig, Signed, authenticate};
 use crate::service::Proton;
 
 /// The content type of every response.
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+
+/// What the credentials of a deployment's commands may call: report on their deployment, and
+/// read their own environment and deployment (the operations check that it is their own).
+const DEPLOYMENT_OPERATIONS: &[Operation] = &[
+    Operation::NotifyResourceDeploymentStatusChange,
+    Operation::GetEnvironment,
+    Operation::GetDeployment,
+];
 
 /// How the front door behaves.
 #[derive(Debug, Clone)]
@@ -103,8 +111,22 @@ async fn serve_one(
     let (op, input) = decode_request(header("x-amz-target"), header("content-type"), &body)?;
     *operation = op.name();
 
-    let ctx: RequestContext = authenticate(&app.config.auth, &parts.headers, request_id)?;
+    let signed = Signed {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &parts.headers,
+        body: &body,
+    };
+    let ctx: RequestContext =
+        authenticate(&app.config.auth, &signed, request_id, SystemTime::now())?;
     account.clone_from(&ctx.account_id);
+    if ctx.deployment_id.is_some() && !DEPLOYMENT_OPERATIONS.contains(&op) {
+        return Err(ProtonError::access_denied(format!(
+            "The credentials of a deployment's commands may not call {}.",
+            op.name()
+        )));
+    }
 
     dispatch(app.proton.as_ref(), &ctx, op, input).await
 }

@@ -8,7 +8,7 @@ use protond_engine::Engine;
 use protond_store::Store;
 use protond_wire::*;
 
-use crate::ops::{deployments, environments, tags, template_versions, templates};
+use crate::ops::{deployments, environments, retrying, tags, template_versions, templates};
 
 /// The Proton service over a store, an engine and a bundle source.
 pub struct Proton {
@@ -69,7 +69,7 @@ impl ProtonService for Proton {
         ctx: &RequestContext,
         input: UpdateEnvironmentTemplateInput,
     ) -> Result<UpdateEnvironmentTemplateOutput, ProtonError> {
-        templates::update(self, ctx, input).await
+        retrying(|| templates::update(self, ctx, input.clone())).await
     }
 
     async fn delete_environment_template(
@@ -109,7 +109,7 @@ impl ProtonService for Proton {
         ctx: &RequestContext,
         input: UpdateEnvironmentTemplateVersionInput,
     ) -> Result<UpdateEnvironmentTemplateVersionOutput, ProtonError> {
-        template_versions::update(self, ctx, input).await
+        retrying(|| template_versions::update(self, ctx, input.clone())).await
     }
 
     async fn delete_environment_template_version(
@@ -149,7 +149,7 @@ impl ProtonService for Proton {
         ctx: &RequestContext,
         input: UpdateEnvironmentInput,
     ) -> Result<UpdateEnvironmentOutput, ProtonError> {
-        environments::update(self, ctx, input).await
+        retrying(|| environments::update(self, ctx, input.clone())).await
     }
 
     async fn delete_environment(
@@ -157,7 +157,7 @@ impl ProtonService for Proton {
         ctx: &RequestContext,
         input: DeleteEnvironmentInput,
     ) -> Result<DeleteEnvironmentOutput, ProtonError> {
-        environments::delete(self, ctx, input).await
+        retrying(|| environments::delete(self, ctx, input.clone())).await
     }
 
     async fn cancel_environment_deployment(
@@ -165,7 +165,7 @@ impl ProtonService for Proton {
         ctx: &RequestContext,
         input: CancelEnvironmentDeploymentInput,
     ) -> Result<CancelEnvironmentDeploymentOutput, ProtonError> {
-        environments::cancel(self, ctx, input).await
+        retrying(|| environments::cancel(self, ctx, input.clone())).await
     }
 
     async fn get_deployment(
@@ -221,7 +221,7 @@ impl ProtonService for Proton {
         ctx: &RequestContext,
         input: TagResourceInput,
     ) -> Result<TagResourceOutput, ProtonError> {
-        tags::tag(self, ctx, input).await
+        retrying(|| tags::tag(self, ctx, input.clone())).await
     }
 
     async fn untag_resource(
@@ -229,7 +229,7 @@ impl ProtonService for Proton {
         ctx: &RequestContext,
         input: UntagResourceInput,
     ) -> Result<UntagResourceOutput, ProtonError> {
-        tags::untag(self, ctx, input).await
+        retrying(|| tags::untag(self, ctx, input.clone())).await
     }
 
     async fn list_tags_for_resource(

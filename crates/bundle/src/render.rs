@@ -4,7 +4,8 @@
 //!   whitespace rules (no `trim_blocks`, no `lstrip_blocks`, a final newline dropped), with no
 //!   auto-escaping, with `environment.name` and `environment.inputs` in scope (Proton gives an
 //!   environment template nothing else), the `proton_cfn_*` filters, and an undefined value as
-//!   an error. Rendering is bounded: fuel caps the instructions a template may run, a
+//!   an error. Values print as Jinja2 prints them (`True`, `None`, Python's list notation),
+//!   and the block filters are indented to their column afterwards. Rendering is bounded: fuel caps the instructions a template may run, a
 //!   recursion limit caps nesting, and the output is capped at CloudFormation's own 1 MB limit
 //!   on a template body. One expression can still build a large string (MiniJinja allows up
 //!   to 100 MB from `"x" * n`) before the output cap sees it.
@@ -187,7 +188,11 @@ fn render_template(
         overflowed: overflowed.clone(),
     };
     match template.render_captured_to(context, &mut output) {
-        Ok(_) => Ok(output.buffer),
+        // The output is text: every piece of it came from a UTF-8 template or a value.
+        Ok(_) => {
+            let text = String::from_utf8_lossy(&output.buffer);
+            Ok(crate::filters::reindent(&text).into_bytes())
+        }
         Err(_) if overflowed.get() => {
             let reason = format!(
                 "rendered output is larger than {} bytes",

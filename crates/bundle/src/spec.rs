@@ -53,7 +53,16 @@ pub fn parse_spec(yaml: &str) -> Result<Spec, SpecError> {
         );
         return Err(SpecError::new("spec", reason));
     }
-    let root: Value = serde_norway::from_str(yaml)
+    let raw: serde_norway::Value = serde_norway::from_str(yaml)
+        .map_err(|e| SpecError::new("spec", format!("not valid YAML: {e}")))?;
+    // JSON has no NaN or infinity: converted, they would silently become null (absent).
+    if let Some(path) = non_finite(&raw, "spec") {
+        return Err(SpecError::new(
+            &path,
+            "must be a finite number, not .nan or .inf",
+        ));
+    }
+    let root: Value = serde_norway::from_value(raw)
         .map_err(|e| SpecError::new("spec", format!("not valid YAML: {e}")))?;
     let Value::Object(mut root) = root else {
         return Err(SpecError::new(
@@ -283,4 +292,28 @@ fn validate_object(
         );
     }
     Ok(Value::Object(checked))
+}
+
+/// The path of the first NaN or infinite number in `value`, if any.
+fn non_finite(value: &serde_norway::Value, path: &str) -> Option<String> {
+    match value {
+        serde_norway::Value::Number(n) => (n.is_nan() || n.is_infinite()).then(|| path.to_owned()),
+        serde_norway::Value::Sequence(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| non_finite(item, &format!("{path}[{i}]"))),
+        serde_norway::Value::Mapping(map) => map.iter().find_map(|(key, item)| {
+            let key = key
+                .as_str()
+                .map_or_else(|| format!("{key:?}"), str::to_owned);
+            let path = if path == "spec" && key == "spec" {
+                key
+            } else {
+                format!("{path}.{key}")
+            };
+            non_finite(item, &path)
+        }),
+        serde_norway::Value::Tagged(tagged) => non_finite(&tagged.value, path),
+        _ => None,
+    }
 }

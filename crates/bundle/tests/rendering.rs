@@ -71,23 +71,36 @@ fn nested_loops_run_out_of_fuel() {
 }
 
 #[test]
-fn proton_filters_format_outputs() {
+fn proton_filters_render_as_the_user_guide_shows() {
     let bundle = bundle_with_template("filters.yaml");
     let outputs = json!({"outputs": {
-        "Queue": "orders",
+        "Output1": "hello",
         "Policy": "arn:aws:iam::123456789012:policy/read-orders",
     }});
     let rendered = render_with(&bundle, outputs).unwrap();
-    // Maps reach templates with their keys sorted.
     let arn = "arn:aws:iam::123456789012:policy/read-orders";
     let expected = format!(
-        "Environment: [{{\"Name\":\"Policy\",\"Value\":\"{arn}\"}},\
-         {{\"Name\":\"Queue\",\"Value\":\"orders\"}}]\n\
-         Variables: {{\"Policy\":\"{arn}\",\"Queue\":\"orders\"}}\n\
-         ManagedPolicyArns: [\"{arn}\"]\n\
-         Name: myenv01"
+        "Environment:\n  - Name: Output1\n    Value: hello\n  - Name: Policy\n    Value: {arn}\n\
+         Variables:\n  Output1: hello\n  Policy: {arn}\n\
+         ManagedPolicyArns:\n  - !Ref Base\n  - {arn}\n\
+         Name: my-env_01"
     );
     assert_eq!(rendered, expected);
+}
+
+#[test]
+fn sanitize_refuses_what_is_neither_a_token_nor_an_arn() {
+    let bundle = bundle_with_template("sanitize.yaml");
+    let error = render_with(&bundle, json!({"value": "this::is::incorrect"}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(
+            "Illegal character(s) detected in \"this::is::incorrect\". Must match regex \
+             ^[a-zA-Z0-9_-]*$ or be a valid ARN"
+        ),
+        "{error}"
+    );
 }
 
 #[test]
@@ -111,7 +124,7 @@ fn nested_inputs_render_with_jinja_whitespace() {
         "{rendered}"
     );
     assert!(
-        rendered.ends_with("Value: webdev"),
+        rendered.ends_with("Value: web-dev"),
         "the final newline is dropped: {rendered:?}"
     );
 }

@@ -207,3 +207,12 @@ fn schema_without_environment_input_type_is_refused_in_a_bundle() {
         "schema/schema.yaml: schema.environment_input_type: required"
     );
 }
+
+#[test]
+fn non_finite_numbers_are_refused_naming_the_field() {
+    for value in [".nan", ".inf", "-.inf"] {
+        let yaml = format!("proton: EnvironmentSpec\nspec:\n  wait: {value}\n");
+        let error = protond_bundle::parse_spec(&yaml).unwrap_err();
+        assert_eq!(error.field, "spec.wait", "{value}: {error}");
+    }
+}

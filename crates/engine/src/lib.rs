@@ -9,6 +9,7 @@
 //!
 //! The engine never decides whether an API call is allowed: that belongs to the operations.
 
+pub mod credentials;
 pub mod outcome;
 pub mod provisioner;
 pub mod records;
@@ -22,7 +23,8 @@ use std::time::Duration;
 use protond_store::Store;
 use tokio::sync::{Notify, watch};
 
-pub use worker::interrupted_message;
+pub use provisioner::cloudformation::{CloudFormationSettings, StaticCredentials, stack_name};
+pub use worker::{interrupted_message, rendered_dir};
 
 /// How the engine runs deployments.
 #[derive(Debug, Clone)]
@@ -41,6 +43,11 @@ pub struct EngineConfig {
     pub callback_endpoint: String,
     /// At most this many deployments run at once on this node.
     pub max_running: usize,
+    /// The installation's secret that deployment credentials are derived from
+    /// ([`credentials::DeploymentKey`]).
+    pub credential_secret: Vec<u8>,
+    /// Where and how CloudFormation bundles are deployed.
+    pub cloudformation: CloudFormationSettings,
 }
 
 impl EngineConfig {
@@ -54,6 +61,8 @@ impl EngineConfig {
             poll_interval: Duration::from_secs(1),
             callback_endpoint,
             max_running: 64,
+            credential_secret: Vec::new(),
+            cloudformation: CloudFormationSettings::default(),
         }
     }
 }

@@ -53,8 +53,9 @@ pub fn apply(
             Some("the deletion was stopped".to_owned()),
         ),
     };
-    if let Outcome::Succeeded { outputs } = outcome {
+    if let Outcome::Succeeded { outputs, resources } = outcome {
         merge_outputs(&mut deployment.outputs, outputs);
+        deployment.resources = resources;
     }
     let d = &mut deployment.deployment;
     d.deployment_status = status;
@@ -177,6 +178,7 @@ mod tests {
                 deployment,
                 kind,
                 outputs: Vec::new(),
+                resources: Vec::new(),
             },
             EnvironmentRecord {
                 environment,
@@ -201,7 +203,10 @@ mod tests {
         let env = updated(apply(
             &mut d,
             Some(&env),
-            Outcome::Succeeded { outputs },
+            Outcome::Succeeded {
+                outputs,
+                resources: Vec::new(),
+            },
             now,
         ));
         assert_eq!(d.deployment.deployment_status, DeploymentStatus::Succeeded);
@@ -250,6 +255,7 @@ mod tests {
         let (mut d, env) = records(DeploymentKind::Delete);
         let outcome = Outcome::Succeeded {
             outputs: Vec::new(),
+            resources: Vec::new(),
         };
         let change = apply(&mut d, Some(&env), outcome, Timestamp::now());
         assert!(matches!(change, EnvironmentChange::Remove));

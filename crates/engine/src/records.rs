@@ -213,6 +213,10 @@ pub struct DeploymentRecord {
     /// The outputs it reported, in the order first reported.
     #[serde(default)]
     pub outputs: Vec<wire::Output>,
+    /// The resources the environment had when it succeeded, when its provisioner can tell
+    /// (CloudFormation stacks); what ListEnvironmentProvisionedResources returns.
+    #[serde(default)]
+    pub resources: Vec<wire::ProvisionedResource>,
 }
 
 impl Entity for DeploymentRecord {

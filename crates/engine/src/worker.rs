@@ -4,14 +4,16 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use protond_bundle::Bundle;
+use protond_bundle::{Bundle, Provisioning};
 use protond_store::{Expect, StoreError, WorkItem, Write};
 use protond_wire::{DeploymentState, DeploymentStatus, EnvironmentState, Timestamp};
 use tokio::sync::watch;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::Engine;
+use crate::credentials::DeploymentKey;
 use crate::outcome::{self, EnvironmentChange};
+use crate::provisioner::cloudformation::CloudFormation;
 use crate::provisioner::codebuild::CodeBuild;
 use crate::provisioner::commands::signal_group;
 use crate::provisioner::{Job, Outcome, Provisioner, Started, State, Task};
@@ -36,6 +38,12 @@ fn now_millis() -> i64 {
 
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Where a deployment's rendered templates are kept: `DEPLOYMENTS_DIR/<id>.rendered/`, beside
+/// its log. The working directory itself is removed when the deployment ends.
+pub fn rendered_dir(deployments_dir: &std::path::Path, deployment_id: &str) -> std::path::PathBuf {
+    deployments_dir.join(format!("{deployment_id}.rendered"))
 }
 
 /// Claims and runs deployments until `shutdown`.
@@ -192,12 +200,56 @@ async fn run_provisioner(
             }
         });
     });
-    let provisioner = CodeBuild {
-        grace: engine.inner.config.stop_grace,
+    let provisioner = match provisioner_for(engine, &job.task) {
+        Ok(provisioner) => provisioner,
+        Err(message) => return Outcome::Failed { message },
     };
     let outcome = provisioner.run(&job, stop, started).await;
     let _ = std::fs::remove_dir_all(&job.workdir);
     outcome
+}
+
+/// The provisioner for the bundle's provisioning method. A deployment that would move an
+/// environment from one method to another is refused: neither provisioner could tear down
+/// what the other one built.
+fn provisioner_for(engine: &Engine, task: &Task) -> Result<Box<dyn Provisioner>, String> {
+    let (state, initial) = match task {
+        Task::Deploy { target, initial } => (target, initial.as_ref()),
+        Task::Delete { current } => (current, None),
+    };
+    let method = &state.bundle.manifest.provisioning;
+    if let Some(initial) = initial
+        && std::mem::discriminant(&initial.bundle.manifest.provisioning)
+            != std::mem::discriminant(method)
+    {
+        return Err(format!(
+            "the environment is provisioned with {}, and the new template version uses {}; \
+             protond cannot move an environment between provisioning methods",
+            method_name(&initial.bundle.manifest.provisioning),
+            method_name(method)
+        ));
+    }
+    let config = &engine.inner.config;
+    match method {
+        Provisioning::CodeBuild(_) => Ok(Box::new(CodeBuild {
+            grace: config.stop_grace,
+        })),
+        Provisioning::CloudFormation { .. } => Ok(Box::new(CloudFormation {
+            settings: config.cloudformation.clone(),
+        })),
+        Provisioning::Terraform { .. } => Err(format!(
+            "protond cannot deploy {} bundles yet",
+            method_name(method)
+        )),
+    }
+}
+
+fn method_name(provisioning: &Provisioning) -> &'static str {
+    match provisioning {
+        Provisioning::CodeBuild(_) => "CodeBuild-style provisioning",
+        Provisioning::CloudFormation { .. } => "AWS-managed provisioning (CloudFormation)",
+        Provisioning::Terraform { .. } => "self-managed provisioning (Terraform)",
+    }
 }
 
 /// Gathers what the provisioner needs: the bundles and inputs of the target and initial states.
@@ -240,24 +292,51 @@ async fn build_job(
         .map_err(|e| format!("cannot create {}: {e}", workdir.display()))?;
     let env_arn = environment.value.environment.arn.clone();
     let region = env_arn.split(':').nth(3).unwrap_or("us-east-1").to_owned();
+    let callback_env = callback_env(config, &item.account, &region, &d.id);
     Ok(Job {
+        callback_env,
         deployment_id: d.id.clone(),
         environment_name: d.environment_name.clone(),
         environment_arn: env_arn,
         region,
         task,
         log: config.deployments_dir.join(format!("{}.log", d.id)),
+        rendered_dir: rendered_dir(&config.deployments_dir, &d.id),
+        service_role_arn: environment
+            .value
+            .environment
+            .proton_service_role_arn
+            .clone(),
         workdir,
         timeout: config.deployment_timeout,
-        callback_env: vec![
-            (
-                "AWS_ENDPOINT_URL_PROTON".into(),
-                config.callback_endpoint.clone(),
-            ),
-            ("AWS_ACCESS_KEY_ID".into(), "protond-deployment".into()),
-            ("AWS_SECRET_ACCESS_KEY".into(), "protond-deployment".into()),
-        ],
     })
+}
+
+/// What lets the commands call protond back: its endpoint and credentials that can only report
+/// on this deployment.
+fn callback_env(
+    config: &crate::EngineConfig,
+    partition: &str,
+    region: &str,
+    deployment_id: &str,
+) -> Vec<(String, String)> {
+    let account_id = partition.split('/').next().unwrap_or(partition);
+    let key = DeploymentKey {
+        account_id: account_id.to_owned(),
+        region: region.to_owned(),
+        deployment_id: deployment_id.to_owned(),
+    };
+    vec![
+        (
+            "AWS_ENDPOINT_URL_PROTON".into(),
+            config.callback_endpoint.clone(),
+        ),
+        ("AWS_ACCESS_KEY_ID".into(), key.access_key_id()),
+        (
+            "AWS_SECRET_ACCESS_KEY".into(),
+            key.secret_access_key(&config.credential_secret),
+        ),
+    ]
 }
 
 /// The bundle and inputs of a deployment state, if it names an environment state.
@@ -369,8 +448,9 @@ async fn finalize(engine: &Engine, item: &WorkItem, outcome: Outcome) -> Result<
 
 fn clone_outcome(outcome: &Outcome) -> Outcome {
     match outcome {
-        Outcome::Succeeded { outputs } => Outcome::Succeeded {
+        Outcome::Succeeded { outputs, resources } => Outcome::Succeeded {
             outputs: outputs.clone(),
+            resources: resources.clone(),
         },
         Outcome::Failed { message } => Outcome::Failed {
             message: message.clone(),
@@ -398,46 +478,45 @@ async fn finish_only(engine: &Engine, item: &WorkItem) -> Result<(), RecordError
     }
 }
 
-/// Stops the processes a previous run of this deployment left behind on this host. Only
-/// processes that carry this deployment's id in their environment are signalled, so a
-/// recycled process group id never hits an unrelated process.
+/// Stops the processes a previous run of this deployment left behind on this host: those that
+/// carry this deployment's id in their environment (so a recycled process id never hits an
+/// unrelated process), with their process groups. Processes that made a session of their own
+/// (`setsid`) are what the commands meant to keep running, such as a service the environment
+/// provides, and are left alone. Finding them does not depend on the run having recorded its
+/// process group, which a crash can prevent.
 fn stop_leftovers(item: &WorkItem) {
-    let Some(pgid) = item
-        .runner
-        .as_deref()
-        .and_then(|r| r.strip_prefix("pgid="))
-        .and_then(|p| p.parse::<u32>().ok())
-    else {
-        return;
-    };
     let marker = format!("PROTOND_DEPLOYMENT_ID={}", item.deployment_id);
-    if group_carries_marker(pgid, marker.as_bytes()) {
-        warn!(pgid, "stopping processes left by the interrupted run");
+    for (pid, pgid) in marked_processes(marker.as_bytes()) {
+        warn!(pid, pgid, "stopping a process left by the interrupted run");
         signal_group(pgid, libc::SIGKILL);
+        if let Ok(pid) = i32::try_from(pid) {
+            // SAFETY: kill(2) takes plain integers.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
     }
 }
 
-/// Whether any live member of process group `pgid` has `marker` in its environment.
-fn group_carries_marker(pgid: u32, marker: &[u8]) -> bool {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return false;
-    };
-    entries.flatten().any(|entry| {
-        let path = entry.path();
-        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
-            return false;
-        };
-        // The fields after the command name (which may hold spaces) start after the last ')'.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest)
-            .unwrap_or("")
-            .split_whitespace()
-            .collect();
-        let in_group = fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid);
-        in_group
-            && std::fs::read(path.join("environ"))
-                .map(|env| env.split(|b| *b == 0).any(|var| var == marker))
-                .unwrap_or(false)
-    })
+/// The live processes (pid and process group) with `marker` in their environment that are not
+/// leaders of a session of their own.
+fn marked_processes(marker: &[u8]) -> Vec<(u32, u32)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let own = std::process::id();
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // The fields after the command name (which may hold spaces) follow the last ')':
+            // state, parent, process group, session.
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            let pgid: u32 = fields.get(2)?.parse().ok()?;
+            let session: u32 = fields.get(3)?.parse().ok()?;
+            let marked = std::fs::read(entry.path().join("environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == marker));
+            (marked && session != pid && pid != own && fields.first() != Some(&"Z"))
+                .then_some((pid, pgid))
+        })
+        .collect()
 }

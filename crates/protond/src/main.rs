@@ -1,7 +1,10 @@
 //! The `protond` binary: `serve` runs the server; `bundle push` puts a template bundle into
-//! the local bundle store that `CreateEnvironmentTemplateVersion` reads `s3` sources from.
+//! the local bundle store that `CreateEnvironmentTemplateVersion` reads `s3` sources from;
+//! `render` renders a bundle folder with a spec without a server; `deployment rendered` prints
+//! what a deployment was given to deploy.
 
 mod config;
+mod render;
 mod serve;
 
 use std::path::PathBuf;
@@ -29,6 +32,34 @@ enum Command {
     Bundle {
         #[command(subcommand)]
         command: BundleCommand,
+    },
+    /// Renders a bundle folder with a spec file, as a deployment would, and prints the result
+    /// (or the error, with its file and line).
+    Render {
+        /// The bundle folder (holding schema/ and infrastructure/).
+        bundle_dir: PathBuf,
+        /// The spec file (`proton: EnvironmentSpec` then `spec:`).
+        spec_file: PathBuf,
+        /// The environment's name, as `environment.name`.
+        #[arg(long, default_value = "my-environment")]
+        environment_name: String,
+    },
+    /// Works with deployments.
+    Deployment {
+        #[command(subcommand)]
+        command: DeploymentCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeploymentCommand {
+    /// Prints the rendered templates a CloudFormation deployment deployed.
+    Rendered {
+        /// The deployment's id.
+        id: String,
+        /// The server's data directory [default: ./protond-data].
+        #[arg(long, env = "PROTOND_DATA_DIR", default_value = "protond-data")]
+        data_dir: PathBuf,
     },
 }
 
@@ -78,6 +109,14 @@ fn main() -> std::process::ExitCode {
                     data_dir,
                 },
         } => push(&dir, &destination, &data_dir),
+        Command::Render {
+            bundle_dir,
+            spec_file,
+            environment_name,
+        } => render::render(&bundle_dir, &spec_file, &environment_name),
+        Command::Deployment {
+            command: DeploymentCommand::Rendered { id, data_dir },
+        } => render::rendered(&data_dir, &id),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

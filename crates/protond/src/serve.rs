@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use protond_api::auth::{AccessKey, AuthMode};
 use protond_api::{AuthConfig, Proton, ServerConfig};
 use protond_engine::{Engine, EngineConfig};
-use protond_store::{SqliteStore, Store};
+use protond_store::{Expect, Kind, Record, SqliteStore, Store, StoreError, Write};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -36,25 +37,33 @@ fn init_logs(format: LogFormat) {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    config.check()?;
+    let development = config.access_keys.is_empty();
     // Local development mode: nothing checks signatures, so nothing beyond this host may reach
     // the server.
-    if !config.listen.ip().is_loopback() {
+    if development && !config.listen.ip().is_loopback() {
         anyhow::bail!(
             "refusing to listen on {}: with no access keys configured protond runs in local \
              development mode, which accepts any signature, and listens on loopback only",
             config.listen
         );
     }
-    warn!(
-        account_id = %config.account_id,
-        "local development mode: no access keys are configured, so any well-formed signature \
-         (or none) is accepted and every caller acts in one account"
-    );
+    if development {
+        warn!(
+            account_id = %config.account_id,
+            "local development mode: no access keys are configured, so any well-formed \
+             signature (or none) is accepted and every caller acts in one account"
+        );
+    } else {
+        info!(keys = config.access_keys.len(), "SigV4 verification is on");
+    }
 
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     std::fs::create_dir_all(config.deployments())?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.database()).await?);
+
+    let secret = installation_secret(store.as_ref()).await?;
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -65,6 +74,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     engine_config.deployment_timeout = Duration::from_secs(config.deployment_timeout_secs);
     engine_config.stop_grace = Duration::from_secs(config.stop_grace_secs);
     engine_config.lease = Duration::from_secs(config.lease_secs.max(3));
+    engine_config.credential_secret = secret.clone();
+    engine_config.cloudformation = config.cloudformation.settings()?;
     let engine = Engine::new(Arc::clone(&store), engine_config);
     let objects = protond_bundle::LocalObjectStore::new(config.buckets());
     let proton = Proton::new(Arc::clone(&store), engine.clone(), objects);
@@ -77,8 +88,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         body_limit: config.body_limit_bytes,
         body_timeout: Duration::from_secs(config.body_timeout_secs),
         auth: AuthConfig {
-            account_id: config.account_id.clone(),
+            mode: auth_mode(&config),
             default_region: config.region.clone(),
+            deployment_secret: secret.into(),
         },
     };
     info!(%address, data_dir = %config.data_dir.display(), "protond is listening");
@@ -120,5 +132,60 @@ async fn stop_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+fn auth_mode(config: &Config) -> AuthMode {
+    if config.access_keys.is_empty() {
+        return AuthMode::Development {
+            account_id: config.account_id.clone(),
+        };
+    }
+    let keys = config.access_keys.iter().map(|key| {
+        let access_key = AccessKey {
+            secret_access_key: key.secret_access_key.clone(),
+            account_id: key.account_id.clone(),
+            session_token: key.session_token.clone(),
+        };
+        (key.access_key_id.clone(), access_key)
+    });
+    AuthMode::Keys(keys.collect())
+}
+
+/// The installation's secret that deployment credentials derive from: made once, kept in the
+/// store so that every node and every restart derives the same credentials.
+async fn installation_secret(store: &dyn Store) -> anyhow::Result<Vec<u8>> {
+    const ACCOUNT: &str = "_protond";
+    const KEY: &str = "deployment-credential-secret";
+    if let Some(record) = store.get(ACCOUNT, Kind::Setting, KEY).await? {
+        return Ok(record.body);
+    }
+    let secret: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
+        .iter()
+        .flat_map(|u| *u.as_bytes())
+        .collect();
+    let record = Record {
+        account: ACCOUNT.into(),
+        kind: Kind::Setting,
+        key: KEY.into(),
+        parent: None,
+        revision: 0,
+        body: secret.clone(),
+    };
+    match store
+        .commit(vec![Write::Put {
+            record,
+            expect: Expect::Absent,
+        }])
+        .await
+    {
+        Ok(()) => Ok(secret),
+        // Another node made it first: use theirs.
+        Err(StoreError::Conflict(_)) => Ok(store
+            .get(ACCOUNT, Kind::Setting, KEY)
+            .await?
+            .context("the installation secret vanished")?
+            .body),
+        Err(e) => Err(e.into()),
     }
 }

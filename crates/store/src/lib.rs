@@ -22,6 +22,9 @@ pub enum Kind {
     /// A template version whose registration has not finished, kept under the system
     /// account so that a restart can finish it.
     PendingRegistration,
+    /// A setting of the whole installation, under the system account, such as the secret that
+    /// deployment credentials derive from.
+    Setting,
     /// An environment template, keyed by its name.
     EnvironmentTemplate,
     /// A version of an environment template, keyed `template/major.minor`, parent `template`.
@@ -50,6 +53,7 @@ impl Kind {
             Kind::Tags => "tags",
             Kind::ClientToken => "client_token",
             Kind::PendingRegistration => "pending_registration",
+            Kind::Setting => "setting",
         }
     }
 }

@@ -12,4 +12,15 @@ pub struct RequestContext {
     pub region: String,
     /// The access key the request was signed with, if it was signed.
     pub access_key_id: Option<String>,
+    /// Set when the caller is the commands of one deployment, signing with the credentials
+    /// protond gave them: such a caller may only report on that deployment.
+    pub deployment_id: Option<String>,
+}
+
+impl RequestContext {
+    /// The partition the caller's resources live in: its account in its region. Resources are
+    /// regional, as in AWS, so the same account sees different resources in another region.
+    pub fn partition(&self) -> String {
+        format!("{}/{}", self.account_id, self.region)
+    }
 }

@@ -15,10 +15,6 @@ use std::fmt;
 /// The namespace of the errors the Proton model defines, used in `__type`.
 pub const PROTON_NAMESPACE: &str = "com.amazonaws.proton.v20200720";
 
-/// The namespace AWS uses in `__type` for protocol and authentication errors, which belong to
-/// the service framework rather than to any one service's model.
-pub const PROTOCOL_NAMESPACE: &str = "com.amazon.coral.service";
-
 /// The result of anything that can fail with an error for the client.
 pub type ProtonResult<T> = Result<T, ProtonError>;
 
@@ -111,28 +107,11 @@ impl ErrorKind {
         }
     }
 
-    /// The namespace written before `#` in `__type`: Proton's for the errors its model
-    /// defines, the AWS service framework's for protocol and authentication errors.
+    /// The namespace written before `#` in `__type`. DESIGN.md fixes Proton's namespace for
+    /// every error, protocol and authentication errors included: the AWS SDKs read only the
+    /// name after `#`, and one namespace keeps clients' string matching simple.
     pub fn namespace(self) -> &'static str {
-        match self {
-            ErrorKind::Validation
-            | ErrorKind::NotImplemented
-            | ErrorKind::AccessDenied
-            | ErrorKind::ResourceNotFound
-            | ErrorKind::Conflict
-            | ErrorKind::ServiceQuotaExceeded
-            | ErrorKind::Throttling
-            | ErrorKind::InternalServer => PROTON_NAMESPACE,
-            ErrorKind::Serialization
-            | ErrorKind::UnknownOperation
-            | ErrorKind::MissingAuthenticationToken
-            | ErrorKind::UnrecognizedClient
-            | ErrorKind::InvalidSignature
-            | ErrorKind::IncompleteSignature
-            | ErrorKind::RequestExpired
-            | ErrorKind::RequestEntityTooLarge
-            | ErrorKind::RequestTimeout => PROTOCOL_NAMESPACE,
-        }
+        PROTON_NAMESPACE
     }
 }
 

@@ -16,7 +16,7 @@ mod validate;
 
 pub use context::RequestContext;
 pub use decode::{MAX_DEPTH, decode_request};
-pub use error::{ErrorKind, PROTOCOL_NAMESPACE, PROTON_NAMESPACE, ProtonError, ProtonResult};
+pub use error::{ErrorKind, PROTON_NAMESPACE, ProtonError, ProtonResult};
 pub use generated::operations::{Operation, TARGET_PREFIX};
 pub use generated::service::{ProtonService, dispatch};
 pub use generated::types::*;

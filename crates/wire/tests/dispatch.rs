@@ -28,6 +28,7 @@ fn context() -> RequestContext {
         account_id: "123456789012".into(),
         region: "us-east-1".into(),
         access_key_id: None,
+        deployment_id: None,
     }
 }
 

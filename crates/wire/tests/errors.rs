@@ -42,17 +42,17 @@ fn model_errors_use_the_proton_namespace_and_statuses() {
 }
 
 #[test]
-fn protocol_errors_use_the_framework_namespace() {
+fn protocol_errors_use_protons_namespace_too() {
     let err = ProtonError::new(ErrorKind::UnrecognizedClient, "unknown key");
     assert_eq!(err.status(), 403);
     assert_eq!(
         err.type_name(),
-        "com.amazon.coral.service#UnrecognizedClientException"
+        "com.amazonaws.proton.v20200720#UnrecognizedClientException"
     );
     let err = ProtonError::serialization("bad json");
     assert_eq!(
         err.type_name(),
-        "com.amazon.coral.service#SerializationException"
+        "com.amazonaws.proton.v20200720#SerializationException"
     );
     assert_eq!(
         ProtonError::new(ErrorKind::RequestEntityTooLarge, "big").status(),

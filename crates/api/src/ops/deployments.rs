@@ -34,6 +34,16 @@ fn names_other_resources(
     service.is_some() || instance.is_some() || component.is_some()
 }
 
+/// A deployment's commands may only see and report on their own deployment.
+pub fn only_own_deployment(ctx: &RequestContext, id: &str) -> Result<(), ProtonError> {
+    match &ctx.deployment_id {
+        Some(own) if own != id => Err(ProtonError::access_denied(
+            "The credentials of a deployment's commands only reach that deployment.",
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub async fn get(
     proton: &Proton,
     ctx: &RequestContext,
@@ -120,6 +130,24 @@ pub async fn delete(
 ) -> Result<DeleteDeploymentOutput, ProtonError> {
     let stored = require_deployment(proton, ctx, &input.id).await?;
     let deployment = stored.value.deployment;
+    let environment = records::load::<EnvironmentRecord>(
+        proton.store.as_ref(),
+        &ctx.partition(),
+        &deployment.environment_name,
+    )
+    .await
+    .or_internal(ctx)?;
+    // The deployment whose state and outputs the environment shows stays while it does.
+    if let Some(env) = environment.map(|e| e.value.environment)
+        && (env.last_succeeded_deployment_id.as_deref() == Some(input.id.as_str())
+            || env.last_attempted_deployment_id.as_deref() == Some(input.id.as_str()))
+    {
+        return Err(ProtonError::conflict(format!(
+            "The deployment {} is the one the environment {} shows; it can be deleted once \
+             another deployment replaces it.",
+            input.id, env.name
+        )));
+    }
     if in_flight(deployment.deployment_status) {
         return Err(ProtonError::conflict(format!(
             "The deployment {} is still running (status {}); it can be deleted once it ends.",
@@ -128,7 +156,7 @@ pub async fn delete(
     }
 
     let write = records::delete::<DeploymentRecord>(
-        &ctx.account_id,
+        &ctx.partition(),
         &input.id,
         Expect::Revision(stored.revision),
     );
@@ -167,6 +195,8 @@ pub async fn notify(
             ProtonError::conflict(format!("The environment {name} has no deployment."))
         })?;
 
+    only_own_deployment(ctx, &id)?;
+
     for _ in 0..10 {
         let stored = require_deployment(proton, ctx, &id).await?;
         let mut deployment = stored.value;
@@ -193,7 +223,7 @@ pub async fn notify(
         merge_outputs(&mut deployment.outputs, reported.collect());
         deployment.deployment.last_modified_at = Timestamp::now();
         let write = records::put(
-            &ctx.account_id,
+            &ctx.partition(),
             &deployment,
             Expect::Revision(stored.revision),
         );
@@ -232,7 +262,7 @@ pub async fn list_outputs(
             next_token: None,
         });
     };
-    let deployment = records::load::<DeploymentRecord>(store, &ctx.account_id, &id)
+    let deployment = records::load::<DeploymentRecord>(store, &ctx.partition(), &id)
         .await
         .or_internal(ctx)?
         .filter(|d| d.value.deployment.environment_name == *name)
@@ -243,20 +273,36 @@ pub async fn list_outputs(
     })
 }
 
-/// CodeBuild-style commands do not tell protond what they created, so the list is empty;
-/// the environment's outputs carry what the commands chose to report.
+/// The resources recorded by the environment's last successful deployment: a CloudFormation
+/// stack's resources. CodeBuild-style commands do not tell protond what they created, so their
+/// list is empty; the environment's outputs carry what the commands chose to report.
 pub async fn list_provisioned_resources(
     proton: &Proton,
     ctx: &RequestContext,
     input: ListEnvironmentProvisionedResourcesInput,
 ) -> Result<ListEnvironmentProvisionedResourcesOutput, ProtonError> {
     let name = &input.environment_name;
-    require::<EnvironmentRecord>(proton.store.as_ref(), ctx, name, || {
+    let store = proton.store.as_ref();
+    let environment = require::<EnvironmentRecord>(store, ctx, name, || {
         format!("The environment {name} does not exist.")
     })
     .await?;
+
+    let succeeded = environment
+        .value
+        .environment
+        .last_succeeded_deployment_id
+        .clone();
+    let resources = match succeeded {
+        Some(id) => records::load::<DeploymentRecord>(store, &ctx.partition(), &id)
+            .await
+            .or_internal(ctx)?
+            .map(|d| d.value.resources)
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
     Ok(ListEnvironmentProvisionedResourcesOutput {
-        provisioned_resources: Vec::new(),
+        provisioned_resources: resources,
         next_token: None,
     })
 }

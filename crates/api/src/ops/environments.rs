@@ -45,9 +45,14 @@ pub fn in_flight(status: DeploymentStatus) -> bool {
 
 fn busy(env: &Environment) -> ProtonError {
     ProtonError::conflict(format!(
-        "The environment {} has a deployment in progress (status {}); wait for it to end or \
-         cancel it.",
-        env.name, env.deployment_status
+        "The environment {} has a deployment in progress (status {}); wait for it to end{}.",
+        env.name,
+        env.deployment_status,
+        if env.deployment_status == DeploymentStatus::InProgress {
+            " or cancel it"
+        } else {
+            ""
+        }
     ))
 }
 
@@ -71,7 +76,7 @@ async fn check_spec(
         )));
     }
     let key = version_key(template, major, minor);
-    let bundle = records::load::<BundleRecord>(proton.store.as_ref(), &ctx.account_id, &key)
+    let bundle = records::load::<BundleRecord>(proton.store.as_ref(), &ctx.partition(), &key)
         .await
         .or_internal(ctx)?
         .ok_or_else(ProtonError::internal)?;
@@ -96,8 +101,8 @@ async fn check_spec(
         Ok(None) => Ok(()),
         Ok(Some(method)) => Err(ProtonError::validation(format!(
             "The environment template version {template}:{major}.{minor} uses {method}, which \
-             protond cannot deploy yet; only CodeBuild-style bundles \
-             (rendering_engine: codebuild) deploy today."
+             protond cannot deploy yet; CodeBuild-style bundles (rendering_engine: codebuild) \
+             and CloudFormation bundles (rendering_engine: jinja) deploy today."
         ))),
         Err(reason) => Err(ProtonError::validation(format!(
             "The spec is not valid: {reason}"
@@ -108,10 +113,7 @@ async fn check_spec(
 /// The name of a provisioning method protond registers and renders but cannot deploy yet.
 fn unsupported_provisioning(provisioning: &BundleProvisioning) -> Option<&'static str> {
     match provisioning {
-        BundleProvisioning::CodeBuild(_) => None,
-        BundleProvisioning::CloudFormation { .. } => {
-            Some("AWS-managed provisioning (CloudFormation rendered with Jinja)")
-        }
+        BundleProvisioning::CodeBuild(_) | BundleProvisioning::CloudFormation { .. } => None,
         BundleProvisioning::Terraform { .. } => Some("self-managed provisioning (Terraform)"),
     }
 }
@@ -184,6 +186,7 @@ fn new_deployment(
         },
         kind,
         outputs: Vec::new(),
+        resources: Vec::new(),
     }
 }
 
@@ -211,9 +214,9 @@ fn start_writes(
     deployment: &DeploymentRecord,
 ) -> Vec<Write> {
     vec![
-        records::put(&ctx.account_id, env, env_expect),
-        records::put(&ctx.account_id, deployment, Expect::Absent),
-        Write::Enqueue(WorkItem::new(&deployment.deployment.id, &ctx.account_id)),
+        records::put(&ctx.partition(), env, env_expect),
+        records::put(&ctx.partition(), deployment, Expect::Absent),
+        Write::Enqueue(WorkItem::new(&deployment.deployment.id, &ctx.partition())),
     ]
 }
 
@@ -232,7 +235,7 @@ pub async fn create(
 ) -> Result<CreateEnvironmentOutput, ProtonError> {
     let store = proton.store.as_ref();
     let request = canonical(&input);
-    let existing = records::load::<EnvironmentRecord>(store, &ctx.account_id, &input.name).await;
+    let existing = records::load::<EnvironmentRecord>(store, &ctx.partition(), &input.name).await;
     if let Some(existing) = existing.or_internal(ctx)? {
         let what = format!("The environment {}", input.name);
         let same = existing.value.create_request.as_deref() == Some(request.as_str());
@@ -319,7 +322,7 @@ pub async fn create(
             arn: record.environment.arn.clone(),
             tags,
         };
-        writes.push(records::put(&ctx.account_id, &tags, Expect::Any));
+        writes.push(records::put(&ctx.partition(), &tags, Expect::Any));
     }
     commit(store, ctx, writes).await.map_err(|e| {
         already_exists(e, || {
@@ -352,6 +355,15 @@ pub async fn get(
     input: GetEnvironmentInput,
 ) -> Result<GetEnvironmentOutput, ProtonError> {
     let stored = require_environment(proton, ctx, &input.name).await?;
+    if let Some(own) = &ctx.deployment_id {
+        // A deployment's commands may read the environment they deploy, and no other.
+        let env = &stored.value.environment;
+        if env.last_attempted_deployment_id.as_ref() != Some(own) {
+            return Err(ProtonError::access_denied(
+                "The credentials of a deployment's commands only reach that deployment.",
+            ));
+        }
+    }
     Ok(GetEnvironmentOutput {
         environment: stored.value.environment,
     })
@@ -455,7 +467,7 @@ pub async fn update(
                  with CURRENT_VERSION, MINOR_VERSION or MAJOR_VERSION.",
             ));
         }
-        let write = records::put(&ctx.account_id, &record, Expect::Revision(stored.revision));
+        let write = records::put(&ctx.partition(), &record, Expect::Revision(stored.revision));
         commit(proton.store.as_ref(), ctx, vec![write]).await?;
         return Ok(UpdateEnvironmentOutput {
             environment: record.environment,
@@ -576,7 +588,7 @@ pub async fn delete(
     // DeleteEnvironment is idempotent in Proton: a retry while the deletion runs returns the
     // environment, and one after it completed returns an empty answer.
     let store = proton.store.as_ref();
-    let found = records::load::<EnvironmentRecord>(store, &ctx.account_id, &input.name).await;
+    let found = records::load::<EnvironmentRecord>(store, &ctx.partition(), &input.name).await;
     let Some(stored) = found.or_internal(ctx)? else {
         return Ok(DeleteEnvironmentOutput { environment: None });
     };
@@ -642,9 +654,9 @@ pub async fn cancel(
     env.deployment_status = DeploymentStatus::Cancelling;
 
     let writes = vec![
-        records::put(&ctx.account_id, &record, Expect::Revision(stored.revision)),
+        records::put(&ctx.partition(), &record, Expect::Revision(stored.revision)),
         records::put(
-            &ctx.account_id,
+            &ctx.partition(),
             &cancelling,
             Expect::Revision(deployment.revision),
         ),

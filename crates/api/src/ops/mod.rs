@@ -13,6 +13,27 @@ use protond_wire::{ErrorKind, ProtonError, RequestContext};
 use crate::failure::{OrInternal, internal};
 use crate::paging;
 
+/// The message of a conflict that only means another writer came first.
+const RACE_MESSAGE: &str =
+    "The resource was changed by another request while this one ran. Try again.";
+
+/// Runs an operation again when it lost a race with another writer (the engine ending a
+/// deployment, say), so that callers only see conflicts that mean something. Every attempt
+/// reads afresh, and a lost race wrote nothing.
+pub async fn retrying<T, F, Fut>(mut operation: F) -> Result<T, ProtonError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ProtonError>>,
+{
+    let mut attempts = 0;
+    loop {
+        match operation().await {
+            Err(e) if e.message() == RACE_MESSAGE && attempts < 5 => attempts += 1,
+            result => return result,
+        }
+    }
+}
+
 /// Commits `writes`; an expectation that no longer holds means someone else changed the same
 /// resource meanwhile, which the caller may retry.
 pub async fn commit(
@@ -22,9 +43,7 @@ pub async fn commit(
 ) -> Result<(), ProtonError> {
     match store.commit(writes).await {
         Ok(()) => Ok(()),
-        Err(StoreError::Conflict(_)) => Err(ProtonError::conflict(
-            "The resource was changed by another request while this one ran. Try again.",
-        )),
+        Err(StoreError::Conflict(_)) => Err(ProtonError::conflict(RACE_MESSAGE)),
         Err(e) => Err(internal(ctx, &e)),
     }
 }
@@ -36,7 +55,7 @@ pub async fn require<T: Entity>(
     key: &str,
     missing: impl FnOnce() -> String,
 ) -> Result<Stored<T>, ProtonError> {
-    records::load::<T>(store, &ctx.account_id, key)
+    records::load::<T>(store, &ctx.partition(), key)
         .await
         .or_internal(ctx)?
         .ok_or_else(|| ProtonError::not_found(missing()))
@@ -65,7 +84,7 @@ pub async fn page<T: Entity>(
             limit: 500,
         };
         let batch = store
-            .list(&ctx.account_id, T::KIND, &query)
+            .list(&ctx.partition(), T::KIND, &query)
             .await
             .or_internal(ctx)?;
         let exhausted = batch.len() < 500;

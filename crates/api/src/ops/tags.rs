@@ -21,7 +21,7 @@ async fn require_resource(
     resource_arn: &str,
 ) -> Result<(), ProtonError> {
     let store = proton.store.as_ref();
-    let account = &ctx.account_id;
+    let account = &ctx.partition();
     let exists = match arn::parse(ctx, resource_arn)? {
         Resource::EnvironmentTemplate(name) => {
             records::load::<TemplateRecord>(store, account, &name)
@@ -54,7 +54,7 @@ async fn current(
     ctx: &RequestContext,
     resource_arn: &str,
 ) -> Result<(TagsRecord, Expect), ProtonError> {
-    let found = records::load::<TagsRecord>(proton.store.as_ref(), &ctx.account_id, resource_arn)
+    let found = records::load::<TagsRecord>(proton.store.as_ref(), &ctx.partition(), resource_arn)
         .await
         .or_internal(ctx)?;
     Ok(match found {
@@ -89,7 +89,7 @@ pub async fn tag(
         )));
     }
 
-    let write = records::put(&ctx.account_id, &record, expect);
+    let write = records::put(&ctx.partition(), &record, expect);
     commit(proton.store.as_ref(), ctx, vec![write]).await?;
     Ok(TagResourceOutput {})
 }
@@ -104,7 +104,7 @@ pub async fn untag(
 
     record.tags.retain(|t| !input.tag_keys.contains(&t.key));
 
-    let write = records::put(&ctx.account_id, &record, expect);
+    let write = records::put(&ctx.partition(), &record, expect);
     commit(proton.store.as_ref(), ctx, vec![write]).await?;
     Ok(UntagResourceOutput {})
 }

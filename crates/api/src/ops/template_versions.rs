@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use protond_bundle::Bundle;
 use protond_engine::records::{
-    self, BundleRecord, BundleSource, ClientTokenRecord, EnvironmentRecord, Stored, TagsRecord,
-    TemplateRecord, TemplateVersionRecord, version_key,
+    self, BundleRecord, BundleSource, ClientTokenRecord, DeploymentRecord, EnvironmentRecord,
+    Stored, TagsRecord, TemplateRecord, TemplateVersionRecord, version_key,
 };
 use protond_store::{Expect, Kind, ListQuery, Record, Write};
 use protond_wire::*;
@@ -71,7 +71,7 @@ pub async fn all_versions(
     };
     let found = proton
         .store
-        .list(&ctx.account_id, Kind::EnvironmentTemplateVersion, &query)
+        .list(&ctx.partition(), Kind::EnvironmentTemplateVersion, &query)
         .await
         .or_internal(ctx)?;
     found
@@ -161,13 +161,13 @@ pub async fn create(
     };
     let key = record_key(&record);
     let pending = PendingRegistration {
-        account: ctx.account_id.clone(),
+        account: ctx.partition(),
         region: ctx.region.clone(),
         version_key: key.clone(),
     };
 
     let mut writes = vec![
-        records::put(&ctx.account_id, &record, Expect::Absent),
+        records::put(&ctx.partition(), &record, Expect::Absent),
         pending_write(&pending),
     ];
     if let Some(tags) = input.tags.filter(|t| !t.is_empty()) {
@@ -175,7 +175,7 @@ pub async fn create(
             arn: record.version.arn.clone(),
             tags,
         };
-        writes.push(records::put(&ctx.account_id, &tags, Expect::Any));
+        writes.push(records::put(&ctx.partition(), &tags, Expect::Any));
     }
     if let Some(token_key) = token_key {
         let token = ClientTokenRecord {
@@ -184,7 +184,7 @@ pub async fn create(
             created_at_ms: now.as_unix_millis(),
             resource_key: key.clone(),
         };
-        writes.push(records::put(&ctx.account_id, &token, Expect::Any));
+        writes.push(records::put(&ctx.partition(), &token, Expect::Any));
     }
     commit(proton.store.as_ref(), ctx, writes).await?;
 
@@ -226,7 +226,7 @@ async fn replay(
     request: &str,
 ) -> Result<Option<EnvironmentTemplateVersion>, ProtonError> {
     let store = proton.store.as_ref();
-    let token = records::load::<ClientTokenRecord>(store, &ctx.account_id, token_key)
+    let token = records::load::<ClientTokenRecord>(store, &ctx.partition(), token_key)
         .await
         .or_internal(ctx)?;
     let Some(token) = token else { return Ok(None) };
@@ -234,7 +234,7 @@ async fn replay(
         return Ok(None);
     }
     let key = &token.value.resource_key;
-    let version = records::load::<TemplateVersionRecord>(store, &ctx.account_id, key)
+    let version = records::load::<TemplateVersionRecord>(store, &ctx.partition(), key)
         .await
         .or_internal(ctx)?;
     let Some(version) = version else {
@@ -475,7 +475,7 @@ pub async fn update(
             || std::ptr::eq(before, &versions[index]);
         if changed {
             writes.push(records::put(
-                &ctx.account_id,
+                &ctx.partition(),
                 value,
                 Expect::Revision(before.revision),
             ));
@@ -483,7 +483,7 @@ pub async fn update(
     }
     if template_record.template.recommended_version != template.value.template.recommended_version {
         writes.push(records::put(
-            &ctx.account_id,
+            &ctx.partition(),
             &template_record,
             Expect::Revision(template.revision),
         ));
@@ -509,12 +509,12 @@ pub async fn delete(
         environment_template_version: None,
     };
     let store = proton.store.as_ref();
-    let found = records::load::<TemplateRecord>(store, &ctx.account_id, t).await;
+    let found = records::load::<TemplateRecord>(store, &ctx.partition(), t).await;
     let Some(template) = found.or_internal(ctx)? else {
         return Ok(gone);
     };
     let key = version_key(t, major, minor);
-    let found = records::load::<TemplateVersionRecord>(store, &ctx.account_id, &key).await;
+    let found = records::load::<TemplateVersionRecord>(store, &ctx.partition(), &key).await;
     let Some(stored) = found.or_internal(ctx)? else {
         return Ok(gone);
     };
@@ -550,16 +550,16 @@ pub async fn delete(
     recommend(&mut template_record.template, &mut values);
     let mut writes = vec![
         records::delete::<TemplateVersionRecord>(
-            &ctx.account_id,
+            &ctx.partition(),
             &key,
             Expect::Revision(stored.revision),
         ),
-        records::delete::<BundleRecord>(&ctx.account_id, &key, Expect::Any),
-        records::delete::<TagsRecord>(&ctx.account_id, &stored.value.version.arn, Expect::Any),
+        records::delete::<BundleRecord>(&ctx.partition(), &key, Expect::Any),
+        records::delete::<TagsRecord>(&ctx.partition(), &stored.value.version.arn, Expect::Any),
     ];
     if template_record.template.recommended_version != template.value.template.recommended_version {
         writes.push(records::put(
-            &ctx.account_id,
+            &ctx.partition(),
             &template_record,
             Expect::Revision(template.revision),
         ));
@@ -586,18 +586,48 @@ async fn environment_using(
     };
     let all = proton
         .store
-        .list(&ctx.account_id, Kind::Environment, &query)
+        .list(&ctx.partition(), Kind::Environment, &query)
         .await
         .or_internal(ctx)?;
+    let names = |state: &EnvironmentState| {
+        state.template_name == template
+            && state.template_major_version == major
+            && state.template_minor_version == minor
+    };
     for record in &all {
         let env = records::decode::<EnvironmentRecord>(record)
             .or_internal(ctx)?
             .value
             .environment;
-        let uses = env.template_name == template
-            && env.template_major_version == major
-            && env.template_minor_version == minor;
-        if uses {
+        let shown = EnvironmentState {
+            spec: None,
+            template_major_version: env.template_major_version.clone(),
+            template_minor_version: env.template_minor_version.clone(),
+            template_name: env.template_name.clone(),
+        };
+        if names(&shown) {
+            return Ok(Some(env.name));
+        }
+        // A deployment in flight needs its target version (to run) and its initial one (to
+        // restore on cancel) until it ends.
+        let Some(id) = env.last_attempted_deployment_id.as_deref() else {
+            continue;
+        };
+        if !super::environments::in_flight(env.deployment_status) {
+            continue;
+        }
+        let store = proton.store.as_ref();
+        let deployment = records::load::<DeploymentRecord>(store, &ctx.partition(), id).await;
+        let Some(deployment) = deployment.or_internal(ctx)? else {
+            continue;
+        };
+        let d = deployment.value.deployment;
+        let states = [d.target_state, d.initial_state];
+        let in_use = states.iter().flatten().any(|s| match s {
+            DeploymentState::Environment(state) => names(state),
+            _ => false,
+        });
+        if in_use {
             return Ok(Some(env.name));
         }
     }

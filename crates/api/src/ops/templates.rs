@@ -29,7 +29,7 @@ pub async fn create(
 ) -> Result<CreateEnvironmentTemplateOutput, ProtonError> {
     let store = proton.store.as_ref();
     let request = canonical(&input);
-    let existing = records::load::<TemplateRecord>(store, &ctx.account_id, &input.name).await;
+    let existing = records::load::<TemplateRecord>(store, &ctx.partition(), &input.name).await;
     if let Some(existing) = existing.or_internal(ctx)? {
         let what = format!("The environment template {}", input.name);
         let same = existing.value.create_request.as_deref() == Some(request.as_str());
@@ -57,13 +57,13 @@ pub async fn create(
         modified: false,
     };
 
-    let mut writes = vec![records::put(&ctx.account_id, &record, Expect::Absent)];
+    let mut writes = vec![records::put(&ctx.partition(), &record, Expect::Absent)];
     if let Some(tags) = input.tags.filter(|t| !t.is_empty()) {
         let tags = TagsRecord {
             arn: record.template.arn.clone(),
             tags,
         };
-        writes.push(records::put(&ctx.account_id, &tags, Expect::Any));
+        writes.push(records::put(&ctx.partition(), &tags, Expect::Any));
     }
     commit(store, ctx, writes).await.map_err(|e| {
         already_exists(e, || {
@@ -139,7 +139,7 @@ pub async fn update(
     record.template.last_modified_at = Timestamp::now();
     record.modified = true;
 
-    let write = records::put(&ctx.account_id, &record, Expect::Revision(stored.revision));
+    let write = records::put(&ctx.partition(), &record, Expect::Revision(stored.revision));
     commit(proton.store.as_ref(), ctx, vec![write]).await?;
     Ok(UpdateEnvironmentTemplateOutput {
         environment_template: record.template,
@@ -153,8 +153,8 @@ pub async fn delete(
 ) -> Result<DeleteEnvironmentTemplateOutput, ProtonError> {
     // Deletes are idempotent in Proton: deleting what is already gone succeeds, empty.
     let found =
-        records::load::<TemplateRecord>(proton.store.as_ref(), &ctx.account_id, &input.name);
-    let Some(stored) = found.await.or_internal(ctx)? else {
+        records::load::<TemplateRecord>(proton.store.as_ref(), &ctx.partition(), &input.name).await;
+    let Some(stored) = found.or_internal(ctx)? else {
         return Ok(DeleteEnvironmentTemplateOutput {
             environment_template: None,
         });
@@ -167,7 +167,7 @@ pub async fn delete(
     };
     let versions = proton
         .store
-        .list(&ctx.account_id, Kind::EnvironmentTemplateVersion, &query)
+        .list(&ctx.partition(), Kind::EnvironmentTemplateVersion, &query)
         .await
         .or_internal(ctx)?;
     if !versions.is_empty() {
@@ -180,11 +180,11 @@ pub async fn delete(
     let arn = stored.value.template.arn.clone();
     let writes = vec![
         records::delete::<TemplateRecord>(
-            &ctx.account_id,
+            &ctx.partition(),
             &input.name,
             Expect::Revision(stored.revision),
         ),
-        records::delete::<TagsRecord>(&ctx.account_id, &arn, Expect::Any),
+        records::delete::<TagsRecord>(&ctx.partition(), &arn, Expect::Any),
     ];
     commit(proton.store.as_ref(), ctx, writes).await?;
     Ok(DeleteEnvironmentTemplateOutput {

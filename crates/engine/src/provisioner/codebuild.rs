@@ -36,7 +36,9 @@ impl Provisioner for CodeBuild {
                     .await;
                 match end {
                     Ok(RunEnd::Completed) => succeeded(job, Phase::Provision),
-                    Ok(RunEnd::Stopped) => self.restore(job, target, initial.as_ref()).await,
+                    Ok(RunEnd::Stopped) => {
+                        self.restore(job, target, initial.as_ref(), &started).await
+                    }
                     Ok(end) => failed(Phase::Provision, end, job.timeout),
                     Err(message) => Outcome::Failed { message },
                 }
@@ -48,6 +50,7 @@ impl Provisioner for CodeBuild {
                 match end {
                     Ok(RunEnd::Completed) => Outcome::Succeeded {
                         outputs: Vec::new(),
+                        resources: Vec::new(),
                     },
                     Ok(end) => failed(Phase::Deprovision, end, job.timeout),
                     Err(message) => Outcome::Failed { message },
@@ -122,7 +125,13 @@ impl CodeBuild {
     }
 
     /// Returns the environment to its state before the deployment, after a stop.
-    async fn restore(&self, job: &Job, target: &State, initial: Option<&State>) -> Outcome {
+    async fn restore(
+        &self,
+        job: &Job,
+        target: &State,
+        initial: Option<&State>,
+        started: &Started,
+    ) -> Outcome {
         append_log(
             &job.log,
             "[protond] cancelled: restoring the previous state\n",
@@ -130,12 +139,13 @@ impl CodeBuild {
         // The restore itself cannot be cancelled: a second cancel finds the deployment
         // CANCELLING already and is refused.
         let (_keep, never) = watch::channel(false);
-        let ignore: Started = Box::new(|_| {});
         let (phase, state) = match initial {
             Some(initial) => (Phase::Restore, initial),
             None => (Phase::RestoreByDeprovision, target),
         };
-        match self.phase(job, phase, state, never, &ignore).await {
+        // The restore's processes are recorded like the deployment's, so that a crash during
+        // the restore finds and stops them too.
+        match self.phase(job, phase, state, never, started).await {
             Ok(RunEnd::Completed) => Outcome::Cancelled,
             Ok(end) => Outcome::CancelFailed {
                 message: format!("cancel failed: {}", describe_end(phase, &end, job.timeout)),
@@ -169,7 +179,10 @@ fn prepare(dir: &Path, job: &Job, state: &State) -> std::io::Result<()> {
 fn succeeded(job: &Job, phase: Phase) -> Outcome {
     let path: PathBuf = job.workdir.join(phase.name()).join(OUTPUTS_FILE);
     match read_outputs(&path) {
-        Ok(outputs) => Outcome::Succeeded { outputs },
+        Ok(outputs) => Outcome::Succeeded {
+            outputs,
+            resources: Vec::new(),
+        },
         Err(message) => Outcome::Failed { message },
     }
 }

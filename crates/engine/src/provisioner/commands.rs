@@ -13,6 +13,25 @@ use std::time::Duration;
 use tokio::process::Command;
 use tokio::sync::watch;
 
+/// Variables of protond's own environment that could hand the operator's AWS credentials to
+/// the commands; they are removed, and the commands get credentials of their own.
+const CREDENTIAL_VARIABLES: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+];
+
 /// The file in the working directory where the shell writes which command it is running.
 const STEP_FILE: &str = ".protond-step";
 
@@ -112,10 +131,18 @@ fn spawn(run: &CommandRun) -> Result<tokio::process::Child, String> {
         .open(&run.log)
         .map_err(|e| format!("cannot open the log {}: {e}", run.log.display()))?;
     let log_err = log.try_clone().map_err(|e| e.to_string())?;
-    Command::new("/bin/sh")
+    let mut command = Command::new("/bin/sh");
+    for variable in CREDENTIAL_VARIABLES {
+        command.env_remove(variable);
+    }
+    command
         .arg("-c")
         .arg(script)
         .current_dir(&run.workdir)
+        // No credentials file and no instance metadata: only the variables below count.
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
         .envs(run.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(log)

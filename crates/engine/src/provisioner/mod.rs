@@ -5,6 +5,7 @@
 //! outcome means for the deployment and the environment, so that exactly one terminal state is
 //! written whatever races happen around a cancel.
 
+pub mod cloudformation;
 pub mod codebuild;
 pub mod commands;
 
@@ -60,6 +61,10 @@ pub struct Job {
     pub workdir: PathBuf,
     /// The deployment's log file.
     pub log: PathBuf,
+    /// Where the rendered templates of a CloudFormation deployment are kept after it ends.
+    pub rendered_dir: PathBuf,
+    /// The environment's `protonServiceRoleArn`, if it has one.
+    pub service_role_arn: Option<String>,
     /// How long the deployment may take.
     pub timeout: Duration,
     /// Variables for the commands that let them call back into protond.
@@ -73,6 +78,9 @@ pub enum Outcome {
     Succeeded {
         /// Outputs the provisioner read, as key and value.
         outputs: Vec<(String, String)>,
+        /// The resources the environment now has, when the provisioner can tell (a
+        /// CloudFormation stack's resources); empty otherwise.
+        resources: Vec<protond_wire::ProvisionedResource>,
     },
     /// The work failed; `message` says why in words a user can act on.
     Failed {

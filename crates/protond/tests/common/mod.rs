@@ -9,6 +9,8 @@
 
 // Each test binary uses a different part of the harness.
 #![allow(dead_code)]
+// Every Proton operation is deprecated in the SDK since AWS closed the service.
+#![allow(deprecated)]
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -64,8 +66,7 @@ impl Protond {
         for sub in ["data", "work", "example", "home"] {
             std::fs::create_dir_all(home.path().join(sub)).expect("a folder");
         }
-        let config = "# Short stops keep cancels quick in tests.\nstop_grace_secs = 2\n";
-        std::fs::write(home.path().join("protond.toml"), config).expect("the configuration");
+        std::fs::write(home.path().join("protond.toml"), config_text()).expect("the configuration");
         let (child, port) = spawn_listening(home.path());
         let client = client_for(port);
         Protond {
@@ -317,7 +318,11 @@ impl Protond {
         let spec = GatedSpec::new(&self.scratch(name)).spec();
         self.create_environment(name, template, &spec).await;
         let env = self.settled(name).await;
-        assert_eq!(env.deployment_status, DeploymentStatus::Succeeded, "{env:?}");
+        assert_eq!(
+            env.deployment_status,
+            DeploymentStatus::Succeeded,
+            "{env:?}"
+        );
         env
     }
 
@@ -343,8 +348,27 @@ impl Drop for Protond {
             eprintln!("--- protond log (end) ---\n{}", self.log_tail());
         }
         kill_leftover_sleeps(&self.home.path().join("work"));
+        kill_heartbeats(&self.home.path().join("example"));
         // Dropping `home` removes the folders, which ends every gated wait.
     }
+}
+
+/// The server's configuration. CloudFormation is pointed at a loopback port where nothing
+/// listens, with static credentials, so that no test ever reaches AWS or asks the host for
+/// credentials: a CloudFormation deployment fails at once instead.
+fn config_text() -> String {
+    format!(
+        "# Short stops keep cancels quick in tests.\n\
+         stop_grace_secs = 2\n\
+         \n\
+         [cloudformation]\n\
+         endpoint = \"http://127.0.0.1:{}\"\n\
+         region = \"us-east-1\"\n\
+         access_key_id = \"AKIDTEST\"\n\
+         secret_access_key = \"test\"\n\
+         poll_interval_ms = 100\n",
+        free_port()
+    )
 }
 
 /// Whether a deployment status means the deployment still runs.
@@ -622,6 +646,36 @@ fn kill_leftover_sleeps(work: &Path) {
             }
         }
     }
+}
+
+/// Kills the heartbeat processes that examples/local-env starts in a session of their own, in
+/// case a test failed before deleting its environment. Only processes whose command line names
+/// this server's folder are signalled.
+fn kill_heartbeats(example_root: &Path) {
+    let Ok(dirs) = std::fs::read_dir(example_root) else {
+        return;
+    };
+    let root = example_root.display().to_string();
+    for dir in dirs.flatten() {
+        let Ok(pid) = std::fs::read_to_string(dir.path().join("heartbeat.pid")) else {
+            continue;
+        };
+        let Ok(pid) = pid.trim().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if pid > 1 && String::from_utf8_lossy(&cmdline).contains(&root) {
+            // SAFETY: kill(2) takes plain integers; a positive pid names one process.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// The folder examples/local-env provisions into (`PROTOND_EXAMPLE_ROOT`).
+pub fn example_root_of(server: &Protond) -> PathBuf {
+    server.home.path().join("example")
 }
 
 /// Whether a process runs (a zombie, which nobody reaped yet, counts as gone).
