@@ -4,18 +4,21 @@
 //! `x-amzn-errortype`, which is what the AWS SDKs read first. One log event per request gives
 //! its id, operation, account, status and duration, and never its body.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use protond_wire::{ErrorKind, Operation, ProtonError, RequestContext, decode_request, dispatch};
+use std::convert::Infallible;
 use tokio::net::TcpListener;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::auth::{AuthConfig, Signed, authenticate};
 use crate::service::Proton;
@@ -48,8 +51,12 @@ struct App {
     config: ServerConfig,
 }
 
-/// Serves `proton` on `listener` until `shutdown` completes, then finishes the requests in
-/// flight.
+/// Serves `proton` on `listener` until `shutdown` completes, then lets the requests in flight
+/// finish (for at most `ServerConfig::drain`).
+///
+/// Connections are served with hyper directly, rather than through a framework's `serve`, for
+/// one setting: a limit on how long a client may take to send its request headers, so that
+/// clients that connect and stall cannot hold connections open forever.
 pub async fn serve(
     listener: TcpListener,
     proton: Arc<Proton>,
@@ -57,16 +64,50 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = Arc::new(App { proton, config });
-    let router = axum::Router::new().fallback(handle).with_state(app);
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Running out of file descriptors, say: wait a little rather than spin.
+                Err(e) => {
+                    warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let app = Arc::clone(&app);
+        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            let app = Arc::clone(&app);
+            async move { Ok::<_, Infallible>(handle(app, request.map(Body::new)).await) }
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client that breaks the protocol or goes away ends only its own connection.
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        warn!("requests still running after 30 s were dropped at shutdown");
+    }
+    Ok(())
 }
 
-async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+/// The limit on sending request headers: generous for any real client on any network.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn handle(app: Arc<App>, request: Request) -> Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let mut operation = "-";
@@ -107,7 +148,14 @@ async fn serve_one(
     }
     let body = read_body(body, &app.config).await?;
 
-    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    // A header that is present but not text is passed on as text that cannot match, so that
+    // it is refused rather than taken for absent.
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("(not ASCII)"))
+    };
     let (op, input) = decode_request(header("x-amz-target"), header("content-type"), &body)?;
     *operation = op.name();
 

@@ -95,6 +95,13 @@ fn entries(value: &Value, filter: &str) -> Result<Vec<(String, String)>, Error> 
     Ok(pairs)
 }
 
+/// `raw`, given by position or by name; true unless given.
+fn raw_argument(raw: Option<bool>, kwargs: &Kwargs) -> Result<Option<bool>, Error> {
+    let named = kwargs.get::<Option<bool>>("raw")?;
+    kwargs.assert_all_used()?;
+    Ok(named.or(raw))
+}
+
 /// With `raw=False`, every value must be a plain token.
 fn check_values(pairs: &[(String, String)], raw: Option<bool>) -> Result<(), Error> {
     if raw.unwrap_or(true) {
@@ -112,7 +119,8 @@ fn check_values(pairs: &[(String, String)], raw: Option<bool>) -> Result<(), Err
 
 /// `dict | proton_cfn_ecs_task_definition_formatted_env_vars(raw=True)`: a block list of
 /// `Name`/`Value` pairs for an ECS container definition's `Environment`; `[]` when empty.
-fn ecs_env_vars(value: Value, raw: Option<bool>) -> Result<String, Error> {
+fn ecs_env_vars(value: Value, raw: Option<bool>, kwargs: Kwargs) -> Result<String, Error> {
+    let raw = raw_argument(raw, &kwargs)?;
     let pairs = entries(&value, "proton_cfn_ecs_task_definition_formatted_env_vars")?;
     check_values(&pairs, raw)?;
     if pairs.is_empty() {
@@ -127,7 +135,8 @@ fn ecs_env_vars(value: Value, raw: Option<bool>) -> Result<String, Error> {
 
 /// `dict | proton_cfn_lambda_function_formatted_env_vars(raw=True)`: a block map for a Lambda
 /// function's `Environment.Variables`; `{}` when empty.
-fn lambda_env_vars(value: Value, raw: Option<bool>) -> Result<String, Error> {
+fn lambda_env_vars(value: Value, raw: Option<bool>, kwargs: Kwargs) -> Result<String, Error> {
+    let raw = raw_argument(raw, &kwargs)?;
     let pairs = entries(&value, "proton_cfn_lambda_function_formatted_env_vars")?;
     check_values(&pairs, raw)?;
     if pairs.is_empty() {

@@ -501,7 +501,9 @@ fn stop_leftovers(item: &WorkItem) {
 /// The live processes (pid and process group) with `marker` in their environment that are not
 /// leaders of a session of their own.
 fn marked_processes(marker: &[u8]) -> Vec<(u32, u32)> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     let own = std::process::id();
     entries
         .flatten()

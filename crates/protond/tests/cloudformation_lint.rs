@@ -65,10 +65,18 @@ fn public_bundles_render_to_cloudformation_that_cfn_lint_accepts() {
     for (bundle, spec) in BUNDLES {
         let root = root.join("cloudformation");
         let rendered = render(&root.join(bundle), &root.join(spec));
-        let file = out.path().join(format!("{}.yaml", bundle.replace('/', "-")));
+        let file = out
+            .path()
+            .join(format!("{}.yaml", bundle.replace('/', "-")));
         std::fs::write(&file, &rendered).expect("the rendered template");
         let result = Command::new(&lint)
-            .args(["--format", "parseable", "--ignore-checks", IGNORED_CHECKS, "--"])
+            .args([
+                "--format",
+                "parseable",
+                "--ignore-checks",
+                IGNORED_CHECKS,
+                "--",
+            ])
             .arg(&file)
             .output()
             .expect("cfn-lint runs");
@@ -109,7 +117,9 @@ fn every_spec_value_lands_where_the_template_puts_it() {
             };
             let expected = format!("{before}{value}{after}");
             assert!(
-                rendered.lines().any(|l| l.trim_end() == expected.trim_end()),
+                rendered
+                    .lines()
+                    .any(|l| l.trim_end() == expected.trim_end()),
                 "{bundle}: no line `{expected}` in the rendered template"
             );
             checked += 1;

@@ -64,7 +64,11 @@ async fn lambda_env_bundle_deploys_into_moto_with_outputs_and_resources() {
     server.create_environment(&name, &template, &spec).await;
 
     let env = server.settled(&name).await;
-    assert_eq!(env.deployment_status, DeploymentStatus::Succeeded, "{env:?}");
+    assert_eq!(
+        env.deployment_status,
+        DeploymentStatus::Succeeded,
+        "{env:?}"
+    );
     let outputs = server
         .client()
         .list_environment_outputs()
@@ -81,7 +85,10 @@ async fn lambda_env_bundle_deploys_into_moto_with_outputs_and_resources() {
             .unwrap_or_else(|| panic!("no output {key}: {outputs:?}"))
     };
     assert!(!value("TableName").is_empty());
-    assert!(value("AppBucketArn").starts_with("arn:aws:s3:::"), "{outputs:?}");
+    assert!(
+        value("AppBucketArn").starts_with("arn:aws:s3:::"),
+        "{outputs:?}"
+    );
 
     let resources = server
         .client()

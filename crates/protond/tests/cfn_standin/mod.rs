@@ -379,9 +379,12 @@ fn push_event(
     });
 }
 
+/// Pairs of names and values.
+type Pairs = Vec<(String, String)>;
+
 /// The resources (logical id, type) and the outputs of a template. Outputs given as plain text
 /// keep it; the others (`!Ref`, `!GetAtt`) get a made-up value.
-fn read_template(body: &str, stack: &str) -> (Vec<(String, String)>, Vec<(String, String)>) {
+fn read_template(body: &str, stack: &str) -> (Pairs, Pairs) {
     let Ok(doc) = serde_norway::from_str::<serde_norway::Value>(body) else {
         return (Vec::new(), Vec::new());
     };
