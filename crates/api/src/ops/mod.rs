@@ -76,25 +76,29 @@ pub async fn page<T: Entity>(
     let size = paging::size(max_results) as usize;
     let mut after = paging::key(next_token)?;
     let mut found = Vec::new();
+    // The first read asks for one record more than a page, which settles whether another page
+    // exists when nothing is filtered out; later reads, needed only when a filter dropped
+    // records, read larger batches.
+    let mut limit = size + 1;
     loop {
         let query = ListQuery {
             parent: parent.clone(),
             after: after.clone(),
             descending,
-            limit: 500,
+            limit: u32::try_from(limit).unwrap_or(u32::MAX),
         };
         let batch = store
             .list(&ctx.partition(), T::KIND, &query)
             .await
             .or_internal(ctx)?;
-        let exhausted = batch.len() < 500;
-        for record in &batch {
+        let exhausted = batch.len() < limit;
+        for (index, record) in batch.iter().enumerate() {
             let item = records::decode::<T>(record).or_internal(ctx)?.value;
             after = Some(record.key.clone());
             if keep(&item) {
                 found.push(item);
                 if found.len() == size {
-                    let more = !exhausted || record.key != batch[batch.len() - 1].key;
+                    let more = !exhausted || index + 1 < batch.len();
                     let token = more.then(|| paging::token(&record.key));
                     return Ok((found, token));
                 }
@@ -103,6 +107,7 @@ pub async fn page<T: Entity>(
         if exhausted {
             return Ok((found, None));
         }
+        limit = 500;
     }
 }
 
