@@ -111,9 +111,12 @@ fn start(engine: &Engine, item: WorkItem) {
     );
 }
 
-/// Extends this node's leases, and passes on cancels requested through other nodes.
+/// Extends this node's leases, and passes on cancels requested through other nodes. It runs
+/// at every poll interval (at least three times a lease), so a cancel made through another node
+/// reaches this one within about a poll interval.
 async fn renew_leases(engine: Engine, mut shutdown: watch::Receiver<bool>) {
-    let every = engine.inner.config.lease / 3;
+    let config = &engine.inner.config;
+    let every = (config.lease / 3).min(config.poll_interval);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

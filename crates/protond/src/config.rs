@@ -44,6 +44,12 @@ pub struct Config {
     /// local development mode: any signature is accepted, every caller acts in `account_id`,
     /// and it listens on loopback only.
     pub access_keys: Vec<AccessKeyConfig>,
+    /// A PostgreSQL URL (`postgres://user@host:5432/database`) for an installation served by
+    /// several protond nodes. Unset, the store is SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// The PostgreSQL schema protond's tables live in, created if needed; unset, the
+    /// connection's default (`public`).
+    pub database_schema: Option<String>,
 }
 
 /// One access key, in `[[access_keys]]` tables.
@@ -188,6 +194,8 @@ impl Default for Config {
             log_format: LogFormat::Text,
             cloudformation: CloudFormationConfig::default(),
             access_keys: Vec::new(),
+            database_url: None,
+            database_schema: None,
         }
     }
 }

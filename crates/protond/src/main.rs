@@ -77,6 +77,10 @@ struct ServeArgs {
     /// How long a deployment may run, in seconds [default: 3600].
     #[arg(long, env = "PROTOND_DEPLOYMENT_TIMEOUT_SECS")]
     deployment_timeout_secs: Option<u64>,
+    /// A PostgreSQL URL, for several nodes sharing one installation [default: SQLite in the
+    /// data directory].
+    #[arg(long, env = "PROTOND_DATABASE_URL")]
+    database_url: Option<String>,
     /// The form of log lines [default: text].
     #[arg(long, env = "PROTOND_LOG_FORMAT")]
     log_format: Option<LogFormat>,
@@ -141,6 +145,9 @@ fn settle(args: ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(timeout) = args.deployment_timeout_secs {
         config.deployment_timeout_secs = timeout;
+    }
+    if args.database_url.is_some() {
+        config.database_url = args.database_url;
     }
     if let Some(format) = args.log_format {
         config.log_format = format;

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use protond_api::auth::{AccessKey, AuthMode};
 use protond_api::{AuthConfig, Proton, ServerConfig};
 use protond_engine::{Engine, EngineConfig};
-use protond_store::{Expect, Kind, Record, SqliteStore, Store, StoreError, Write};
+use protond_store::{Expect, Kind, PgStore, Record, SqliteStore, Store, StoreError, Write};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -61,7 +61,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     std::fs::create_dir_all(config.deployments())?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.database()).await?);
+    let store: Arc<dyn Store> = match &config.database_url {
+        Some(url) => {
+            let schema = config.database_schema.as_deref();
+            Arc::new(PgStore::open(url, schema).await.context("cannot open PostgreSQL")?)
+        }
+        None => Arc::new(SqliteStore::open(&config.database()).await?),
+    };
 
     let secret = installation_secret(store.as_ref()).await?;
 

@@ -7,13 +7,16 @@
 //! leases that tell which node runs which deployment.
 //!
 //! It knows nothing of Proton's rules: the operations decide, the store only commits a batch of
-//! writes atomically or not at all. Every engine (SQLite now, PostgreSQL next) implements the
-//! same object-safe [`Store`] trait and passes the same conformance tests.
+//! writes atomically or not at all. Every engine (SQLite for one process, PostgreSQL for several
+//! nodes) implements the same object-safe [`Store`] trait and passes the same conformance
+//! tests.
 
+mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// What a record is. The name is stored, so variants are never renamed.

@@ -4,6 +4,13 @@
 //! `SQLITE_BUSY`; reads use a small pool beside it (WAL lets them run during a write). Every
 //! commit is synced to disk before it returns (`synchronous = FULL`), which is what makes an
 //! acknowledged request survive a crash or power loss.
+//!
+//! Commits are grouped: one writer task takes every commit that is waiting, applies each in a
+//! savepoint of its own inside one transaction, and syncs that transaction once. A commit whose
+//! expectations fail (or that fails in the database) is rolled back to its savepoint and fails
+//! alone; the others in the group still commit. Each commit sees the writes of those before it
+//! in the group, exactly as if they had run one after another, and none is acknowledged before
+//! the group's transaction is synced.
 
 use std::fs::File;
 use std::path::Path;
@@ -15,7 +22,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Connection as _, Row, SqliteConnection};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::{Expect, Kind, ListQuery, Record, Store, StoreError, WorkItem, Write};
 
@@ -46,8 +54,30 @@ CREATE INDEX IF NOT EXISTS work_by_node ON work (node);
 pub struct SqliteStore {
     reads: SqlitePool,
     writes: SqlitePool,
+    queue: mpsc::UnboundedSender<Pending>,
     _lock: File,
 }
+
+/// A write waiting for the writer task, with where its result goes.
+struct Pending {
+    op: Op,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// What the writer task can group.
+enum Op {
+    /// [`Store::commit`].
+    Commit(Vec<Write>),
+    /// [`Store::mark_started`].
+    MarkStarted {
+        deployment_id: String,
+        node: String,
+        runner: String,
+    },
+}
+
+/// The most commits grouped in one transaction.
+const MAX_GROUP: usize = 512;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`. Fails when another process has it.
@@ -70,11 +100,114 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
+        let (queue, waiting) = mpsc::unbounded_channel();
+        tokio::spawn(group_writer(writes.clone(), waiting));
         Ok(SqliteStore {
             reads,
             writes,
+            queue,
             _lock: lock,
         })
+    }
+
+    async fn submit(&self, op: Op) -> Result<(), StoreError> {
+        let (done, result) = oneshot::channel();
+        self.queue
+            .send(Pending { op, done })
+            .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?;
+        result
+            .await
+            .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?
+    }
+}
+
+/// The writer task: takes every commit that is waiting (up to [`MAX_GROUP`]) and commits the
+/// group in one transaction, until the store is dropped.
+async fn group_writer(pool: SqlitePool, mut waiting: mpsc::UnboundedReceiver<Pending>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while waiting.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let (ops, dones): (Vec<Op>, Vec<_>) = group.drain(..).map(|p| (p.op, p.done)).unzip();
+        let results = match commit_group(&pool, ops).await {
+            Ok(results) => results,
+            // The group's transaction failed as a whole: nothing in it was written.
+            Err(e) => {
+                let message = e.to_string();
+                (0..dones.len())
+                    .map(|_| Err(group_failure(&message)))
+                    .collect()
+            }
+        };
+        for (done, result) in dones.into_iter().zip(results) {
+            // A caller that went away no longer needs the answer; its write stands.
+            let _ = done.send(result);
+        }
+    }
+}
+
+fn group_failure(message: &str) -> StoreError {
+    StoreError::Database(sqlx::Error::Io(std::io::Error::other(format!(
+        "the commit failed: {message}"
+    ))))
+}
+
+/// Commits `ops` in one transaction, each in a savepoint of its own (when there are several),
+/// and returns each one's result. Fails as a whole when the transaction cannot begin or commit.
+async fn commit_group(pool: &SqlitePool, ops: Vec<Op>) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut results = Vec::with_capacity(ops.len());
+    if ops.len() == 1 {
+        let op = ops.into_iter().next().expect("one op");
+        let result = apply_op(&mut tx, op).await;
+        if result.is_err() {
+            tx.rollback().await?;
+            return Ok(vec![result]);
+        }
+        results.push(result);
+    } else {
+        for op in ops {
+            let mut savepoint = tx.begin().await?;
+            let result = apply_op(&mut savepoint, op).await;
+            if result.is_ok() {
+                savepoint.commit().await?;
+            } else {
+                savepoint.rollback().await?;
+            }
+            results.push(result);
+        }
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+async fn apply_op(conn: &mut SqliteConnection, op: Op) -> Result<(), StoreError> {
+    match op {
+        Op::Commit(writes) => {
+            for write in writes {
+                apply(conn, write).await?;
+            }
+            Ok(())
+        }
+        Op::MarkStarted {
+            deployment_id,
+            node,
+            runner,
+        } => {
+            let done = sqlx::query(
+                "UPDATE work SET started = 1, runner = ? WHERE deployment_id = ? AND node = ?",
+            )
+            .bind(runner)
+            .bind(&deployment_id)
+            .bind(node)
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict(format!(
+                    "deployment {deployment_id} is no longer held by this node"
+                )))
+            }
+        }
     }
 }
 
@@ -121,7 +254,7 @@ fn work_from_row(row: &SqliteRow) -> Result<WorkItem, sqlx::Error> {
 }
 
 async fn current_revision(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut SqliteConnection,
     account: &str,
     kind: Kind,
     key: &str,
@@ -131,7 +264,7 @@ async fn current_revision(
             .bind(account)
             .bind(kind.as_str())
             .bind(key)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await?;
     Ok(row.map(|r| r.get(0)))
 }
@@ -154,7 +287,7 @@ fn check(expect: Expect, found: Option<i64>, kind: Kind, key: &str) -> Result<()
     }
 }
 
-async fn apply(tx: &mut Transaction<'static, Sqlite>, write: Write) -> Result<(), StoreError> {
+async fn apply(tx: &mut SqliteConnection, write: Write) -> Result<(), StoreError> {
     match write {
         Write::Put { record, expect } => {
             let found = current_revision(tx, &record.account, record.kind, &record.key).await?;
@@ -171,7 +304,7 @@ async fn apply(tx: &mut Transaction<'static, Sqlite>, write: Write) -> Result<()
             .bind(&record.parent)
             .bind(found.unwrap_or(0) + 1)
             .bind(&record.body)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
         }
         Write::Delete {
@@ -186,20 +319,20 @@ async fn apply(tx: &mut Transaction<'static, Sqlite>, write: Write) -> Result<()
                 .bind(&account)
                 .bind(kind.as_str())
                 .bind(&key)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
         }
         Write::Enqueue(item) => {
             sqlx::query("INSERT INTO work (deployment_id, account) VALUES (?, ?)")
                 .bind(&item.deployment_id)
                 .bind(&item.account)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
         }
         Write::RequestCancel { deployment_id } => {
             sqlx::query("UPDATE work SET cancel_requested = 1 WHERE deployment_id = ?")
                 .bind(&deployment_id)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
         }
         Write::Finish {
@@ -209,7 +342,7 @@ async fn apply(tx: &mut Transaction<'static, Sqlite>, write: Write) -> Result<()
             let done = sqlx::query("DELETE FROM work WHERE deployment_id = ? AND node = ?")
                 .bind(&deployment_id)
                 .bind(&node)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
             if done.rows_affected() != 1 {
                 return Err(StoreError::Conflict(format!(
@@ -288,12 +421,7 @@ impl Store for SqliteStore {
     }
 
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let mut tx = self.writes.begin_with("BEGIN IMMEDIATE").await?;
-        for write in writes {
-            apply(&mut tx, write).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.submit(Op::Commit(writes)).await
     }
 
     async fn claim(
@@ -350,21 +478,12 @@ impl Store for SqliteStore {
         node: &str,
         runner: &str,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE work SET started = 1, runner = ? WHERE deployment_id = ? AND node = ?",
-        )
-        .bind(runner)
-        .bind(deployment_id)
-        .bind(node)
-        .execute(&self.writes)
-        .await?;
-        if done.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::Conflict(format!(
-                "deployment {deployment_id} is no longer held by this node"
-            )))
-        }
+        self.submit(Op::MarkStarted {
+            deployment_id: deployment_id.to_owned(),
+            node: node.to_owned(),
+            runner: runner.to_owned(),
+        })
+        .await
     }
 
     async fn work_item(&self, deployment_id: &str) -> Result<Option<WorkItem>, StoreError> {

@@ -1,22 +1,91 @@
-//! The behaviour every store engine must have. Each test takes a fresh store from `open()`, so
-//! that the PostgreSQL engine can run the same cases when it arrives.
+//! The behaviour every store engine must have: each case runs against SQLite and against
+//! PostgreSQL (on a schema of its own in the database at `PROTOND_TEST_DATABASE_URL`, by default
+//! the local server's `test` database). Without a reachable PostgreSQL the PostgreSQL cases are
+//! skipped with a note, except under CI, where they fail.
 
 use protond_store::{
-    Expect, Kind, ListQuery, Record, SqliteStore, Store, StoreError, WorkItem, Write,
+    Expect, Kind, ListQuery, PgStore, Record, SqliteStore, Store, StoreError, WorkItem, Write,
 };
 
-struct Fresh {
-    store: SqliteStore,
-    _dir: tempfile::TempDir,
+/// Runs each named case against both engines.
+macro_rules! on_every_engine {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = super::SqliteStore::open(&dir.path().join("protond.db"))
+                        .await
+                        .unwrap();
+                    super::$case(&store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let Some((store, schema)) = super::postgres().await else { return };
+                    super::$case(&store).await;
+                    super::drop_schema(&schema).await;
+                }
+            )*
+        }
+    };
 }
 
-async fn open() -> Fresh {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("protond.db"))
+fn database_url() -> String {
+    std::env::var("PROTOND_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A PostgreSQL store in a fresh schema, or `None` (with a note) when there is no server.
+async fn postgres() -> Option<(PgStore, String)> {
+    let schema = format!("protond_test_{}", uuid_like());
+    match PgStore::open(&database_url(), Some(&schema)).await {
+        Ok(store) => Some((store, schema)),
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!(
+                "skipping the PostgreSQL case: no database at {}: {e}",
+                database_url()
+            );
+            None
+        }
+        Err(e) => panic!("CI needs PostgreSQL at {}: {e}", database_url()),
+    }
+}
+
+async fn drop_schema(schema: &str) {
+    let pool = sqlx::PgPool::connect(&database_url()).await.unwrap();
+    let statement = format!("DROP SCHEMA \"{schema}\" CASCADE");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+        .execute(&pool)
         .await
         .unwrap();
-    Fresh { store, _dir: dir }
 }
+
+fn uuid_like() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{nanos:x}_{}_{n}", std::process::id())
+}
+
+on_every_engine!(
+    put_then_get_returns_body_and_first_revision,
+    accounts_never_see_each_others_records,
+    a_failed_expectation_writes_nothing_of_the_batch,
+    revisions_guard_concurrent_updates,
+    delete_expects_the_revision_it_read,
+    list_pages_by_key_within_a_parent_in_both_directions,
+    claimed_work_is_not_claimed_again_until_its_lease_ends,
+    only_the_holder_can_finish_or_mark_its_work,
+    renewal_extends_leases_and_reports_requested_cancels,
+);
 
 fn record(account: &str, kind: Kind, key: &str, parent: Option<&str>, body: &str) -> Record {
     Record {
@@ -33,13 +102,10 @@ fn put(record: Record, expect: Expect) -> Write {
     Write::Put { record, expect }
 }
 
-#[tokio::test]
-async fn put_then_get_returns_body_and_first_revision() {
-    let s = open().await;
+async fn put_then_get_returns_body_and_first_revision(store: &dyn Store) {
     let r = record("a", Kind::Environment, "dev", None, "one");
-    s.store.commit(vec![put(r, Expect::Absent)]).await.unwrap();
-    let got = s
-        .store
+    store.commit(vec![put(r, Expect::Absent)]).await.unwrap();
+    let got = store
         .get("a", Kind::Environment, "dev")
         .await
         .unwrap()
@@ -47,13 +113,11 @@ async fn put_then_get_returns_body_and_first_revision() {
     assert_eq!((got.revision, got.body), (1, b"one".to_vec()));
 }
 
-#[tokio::test]
-async fn accounts_never_see_each_others_records() {
-    let s = open().await;
+async fn accounts_never_see_each_others_records(store: &dyn Store) {
     let r = record("a", Kind::Environment, "dev", None, "one");
-    s.store.commit(vec![put(r, Expect::Absent)]).await.unwrap();
+    store.commit(vec![put(r, Expect::Absent)]).await.unwrap();
     assert!(
-        s.store
+        store
             .get("b", Kind::Environment, "dev")
             .await
             .unwrap()
@@ -64,7 +128,7 @@ async fn accounts_never_see_each_others_records() {
         ..Default::default()
     };
     assert!(
-        s.store
+        store
             .list("b", Kind::Environment, &all)
             .await
             .unwrap()
@@ -72,19 +136,16 @@ async fn accounts_never_see_each_others_records() {
     );
 }
 
-#[tokio::test]
-async fn a_failed_expectation_writes_nothing_of_the_batch() {
-    let s = open().await;
+async fn a_failed_expectation_writes_nothing_of_the_batch(store: &dyn Store) {
     let first = record("a", Kind::Environment, "dev", None, "one");
-    s.store
+    store
         .commit(vec![put(first, Expect::Absent)])
         .await
         .unwrap();
 
     let other = record("a", Kind::Environment, "prod", None, "two");
     let stale = record("a", Kind::Environment, "dev", None, "three");
-    let result = s
-        .store
+    let result = store
         .commit(vec![
             put(other, Expect::Absent),
             put(stale, Expect::Revision(7)),
@@ -92,14 +153,13 @@ async fn a_failed_expectation_writes_nothing_of_the_batch() {
         .await;
     assert!(matches!(result, Err(StoreError::Conflict(_))));
     assert!(
-        s.store
+        store
             .get("a", Kind::Environment, "prod")
             .await
             .unwrap()
             .is_none()
     );
-    let dev = s
-        .store
+    let dev = store
         .get("a", Kind::Environment, "dev")
         .await
         .unwrap()
@@ -107,32 +167,27 @@ async fn a_failed_expectation_writes_nothing_of_the_batch() {
     assert_eq!(dev.body, b"one".to_vec());
 }
 
-#[tokio::test]
-async fn revisions_guard_concurrent_updates() {
-    let s = open().await;
+async fn revisions_guard_concurrent_updates(store: &dyn Store) {
     let r = record("a", Kind::Environment, "dev", None, "one");
-    s.store
+    store
         .commit(vec![put(r.clone(), Expect::Absent)])
         .await
         .unwrap();
-    s.store
+    store
         .commit(vec![put(r.clone(), Expect::Revision(1))])
         .await
         .unwrap();
-    let again = s
-        .store
+    let again = store
         .commit(vec![put(r.clone(), Expect::Revision(1))])
         .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))));
-    let duplicate = s.store.commit(vec![put(r, Expect::Absent)]).await;
+    let duplicate = store.commit(vec![put(r, Expect::Absent)]).await;
     assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
 }
 
-#[tokio::test]
-async fn delete_expects_the_revision_it_read() {
-    let s = open().await;
+async fn delete_expects_the_revision_it_read(store: &dyn Store) {
     let r = record("a", Kind::Environment, "dev", None, "one");
-    s.store.commit(vec![put(r, Expect::Absent)]).await.unwrap();
+    store.commit(vec![put(r, Expect::Absent)]).await.unwrap();
     let delete = |expect| Write::Delete {
         account: "a".into(),
         kind: Kind::Environment,
@@ -140,17 +195,17 @@ async fn delete_expects_the_revision_it_read() {
         expect,
     };
     assert!(
-        s.store
+        store
             .commit(vec![delete(Expect::Revision(2))])
             .await
             .is_err()
     );
-    s.store
+    store
         .commit(vec![delete(Expect::Revision(1))])
         .await
         .unwrap();
     assert!(
-        s.store
+        store
             .get("a", Kind::Environment, "dev")
             .await
             .unwrap()
@@ -158,9 +213,7 @@ async fn delete_expects_the_revision_it_read() {
     );
 }
 
-#[tokio::test]
-async fn list_pages_by_key_within_a_parent_in_both_directions() {
-    let s = open().await;
+async fn list_pages_by_key_within_a_parent_in_both_directions(store: &dyn Store) {
     let mut writes = Vec::new();
     for (key, parent) in [("d1", "dev"), ("d2", "prod"), ("d3", "dev"), ("d4", "dev")] {
         writes.push(put(
@@ -168,7 +221,7 @@ async fn list_pages_by_key_within_a_parent_in_both_directions() {
             Expect::Absent,
         ));
     }
-    s.store.commit(writes).await.unwrap();
+    store.commit(writes).await.unwrap();
     let keys = |records: Vec<Record>| records.into_iter().map(|r| r.key).collect::<Vec<_>>();
 
     let dev = |after: Option<&str>, descending| ListQuery {
@@ -177,20 +230,17 @@ async fn list_pages_by_key_within_a_parent_in_both_directions() {
         descending,
         limit: 2,
     };
-    let first = s
-        .store
+    let first = store
         .list("a", Kind::Deployment, &dev(None, false))
         .await
         .unwrap();
     assert_eq!(keys(first), ["d1", "d3"]);
-    let second = s
-        .store
+    let second = store
         .list("a", Kind::Deployment, &dev(Some("d3"), false))
         .await
         .unwrap();
     assert_eq!(keys(second), ["d4"]);
-    let newest = s
-        .store
+    let newest = store
         .list("a", Kind::Deployment, &dev(None, true))
         .await
         .unwrap();
@@ -200,53 +250,45 @@ async fn list_pages_by_key_within_a_parent_in_both_directions() {
         ..Default::default()
     };
     assert_eq!(
-        s.store
-            .list("a", Kind::Deployment, &all)
-            .await
-            .unwrap()
-            .len(),
+        store.list("a", Kind::Deployment, &all).await.unwrap().len(),
         4
     );
 }
 
-#[tokio::test]
-async fn claimed_work_is_not_claimed_again_until_its_lease_ends() {
-    let s = open().await;
-    s.store
+async fn claimed_work_is_not_claimed_again_until_its_lease_ends(store: &dyn Store) {
+    store
         .commit(vec![Write::Enqueue(WorkItem::new("dep-1", "a"))])
         .await
         .unwrap();
 
-    let mine = s.store.claim("node-1", 1_000, 2_000, 10).await.unwrap();
+    let mine = store.claim("node-1", 1_000, 2_000, 10).await.unwrap();
     assert_eq!(mine.len(), 1);
     assert_eq!(
         mine[0].node, None,
         "items come back as they were before the claim"
     );
     assert!(
-        s.store
+        store
             .claim("node-2", 1_500, 2_500, 10)
             .await
             .unwrap()
             .is_empty()
     );
 
-    let taken = s.store.claim("node-2", 2_001, 3_000, 10).await.unwrap();
+    let taken = store.claim("node-2", 2_001, 3_000, 10).await.unwrap();
     assert_eq!(taken[0].node.as_deref(), Some("node-1"));
 }
 
-#[tokio::test]
-async fn only_the_holder_can_finish_or_mark_its_work() {
-    let s = open().await;
-    s.store
+async fn only_the_holder_can_finish_or_mark_its_work(store: &dyn Store) {
+    store
         .commit(vec![Write::Enqueue(WorkItem::new("dep-1", "a"))])
         .await
         .unwrap();
-    s.store.claim("node-1", 1_000, 2_000, 10).await.unwrap();
-    s.store.claim("node-2", 9_000, 10_000, 10).await.unwrap();
+    store.claim("node-1", 1_000, 2_000, 10).await.unwrap();
+    store.claim("node-2", 9_000, 10_000, 10).await.unwrap();
 
     assert!(
-        s.store
+        store
             .mark_started("dep-1", "node-1", "pgid=1")
             .await
             .is_err()
@@ -256,45 +298,43 @@ async fn only_the_holder_can_finish_or_mark_its_work() {
         node: "node-1".into(),
     };
     assert!(matches!(
-        s.store.commit(vec![stale]).await,
+        store.commit(vec![stale]).await,
         Err(StoreError::Conflict(_))
     ));
 
-    s.store
+    store
         .mark_started("dep-1", "node-2", "pgid=2")
         .await
         .unwrap();
-    let item = s.store.work_item("dep-1").await.unwrap().unwrap();
+    let item = store.work_item("dep-1").await.unwrap().unwrap();
     assert!(item.started);
     assert_eq!(item.runner.as_deref(), Some("pgid=2"));
     let finish = Write::Finish {
         deployment_id: "dep-1".into(),
         node: "node-2".into(),
     };
-    s.store.commit(vec![finish]).await.unwrap();
-    assert!(s.store.work_item("dep-1").await.unwrap().is_none());
+    store.commit(vec![finish]).await.unwrap();
+    assert!(store.work_item("dep-1").await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn renewal_extends_leases_and_reports_requested_cancels() {
-    let s = open().await;
+async fn renewal_extends_leases_and_reports_requested_cancels(store: &dyn Store) {
     let writes = vec![
         Write::Enqueue(WorkItem::new("dep-1", "a")),
         Write::Enqueue(WorkItem::new("dep-2", "a")),
     ];
-    s.store.commit(writes).await.unwrap();
-    s.store.claim("node-1", 1_000, 2_000, 10).await.unwrap();
-    s.store
+    store.commit(writes).await.unwrap();
+    store.claim("node-1", 1_000, 2_000, 10).await.unwrap();
+    store
         .commit(vec![Write::RequestCancel {
             deployment_id: "dep-2".into(),
         }])
         .await
         .unwrap();
 
-    let cancelled = s.store.renew("node-1", 5_000).await.unwrap();
+    let cancelled = store.renew("node-1", 5_000).await.unwrap();
     assert_eq!(cancelled, ["dep-2"]);
     assert!(
-        s.store
+        store
             .claim("node-2", 4_000, 6_000, 10)
             .await
             .unwrap()
