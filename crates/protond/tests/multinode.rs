@@ -69,7 +69,7 @@ fn crash(node: &Protond) {
         };
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args.iter().any(|a| *a == b"serve") && args.iter().any(|a| *a == config.as_bytes()) {
+        if args.contains(&b"serve".as_slice()) && args.contains(&config.as_bytes()) {
             // SAFETY: kill(2) takes plain integers.
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }

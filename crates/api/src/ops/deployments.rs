@@ -56,6 +56,7 @@ pub async fn get(
     ) {
         return Err(ProtonError::not_found(missing(&input.id)()));
     }
+    only_own_deployment(ctx, &input.id)?;
     let stored = require_deployment(proton, ctx, &input.id).await?;
     let deployment = stored.value.deployment;
     if input

@@ -51,6 +51,7 @@ pub fn real_bundles() -> Option<PathBuf> {
 /// A running `protond serve` and a client for it.
 pub struct Protond {
     home: tempfile::TempDir,
+    env: Vec<(String, String)>,
     child: Option<Child>,
     port: u16,
     client: Client,
@@ -59,6 +60,21 @@ pub struct Protond {
 impl Protond {
     /// Starts a server on a fresh data directory and waits until it answers.
     pub fn start() -> Protond {
+        Protond::start_with_env("", &[])
+    }
+
+    /// Starts a server whose configuration also holds `config_extra`: top-level settings
+    /// first, then tables such as `[[access_keys]]`.
+    pub fn start_with(config_extra: &str) -> Protond {
+        Protond::start_with_env(config_extra, &[])
+    }
+
+    /// As [`Protond::start_with`], with `env` added to the server's environment.
+    pub fn start_with_env(config_extra: &str, env: &[(&str, &str)]) -> Protond {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         let home = tempfile::Builder::new()
             .prefix("protond-e2e-")
             .tempdir()
@@ -66,11 +82,13 @@ impl Protond {
         for sub in ["data", "work", "example", "home"] {
             std::fs::create_dir_all(home.path().join(sub)).expect("a folder");
         }
-        std::fs::write(home.path().join("protond.toml"), config_text()).expect("the configuration");
-        let (child, port) = spawn_listening(home.path());
+        std::fs::write(home.path().join("protond.toml"), config_text(config_extra))
+            .expect("the configuration");
+        let (child, port) = spawn_listening(home.path(), &env);
         let client = client_for(port);
         Protond {
             home,
+            env,
             child: Some(child),
             port,
             client,
@@ -80,6 +98,32 @@ impl Protond {
     /// The SDK client, pointed at this server.
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// A client for this server signing with the given key, in `region`.
+    pub fn client_with(
+        &self,
+        key: &str,
+        secret: &str,
+        token: Option<&str>,
+        region: &str,
+    ) -> Client {
+        signed_client(self.port, key, secret, token, region)
+    }
+
+    /// Makes `client` the one the helpers use, and returns the one they used before.
+    pub fn use_client(&mut self, client: Client) -> Client {
+        std::mem::replace(&mut self.client, client)
+    }
+
+    /// Everything the server wrote to stdout and stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.home.path().join("protond.log")).unwrap_or_default()
+    }
+
+    /// The temporary folder that holds the data directory, the log and the scratch folders.
+    pub fn home(&self) -> &Path {
+        self.home.path()
     }
 
     /// The server's port on 127.0.0.1.
@@ -103,7 +147,7 @@ impl Protond {
     /// directory (on a new port; the client follows).
     pub fn kill_and_restart(&mut self) {
         self.kill();
-        let (child, port) = spawn_listening(self.home.path());
+        let (child, port) = spawn_listening(self.home.path(), &self.env);
         self.child = Some(child);
         self.port = port;
         self.client = client_for(port);
@@ -356,10 +400,11 @@ impl Drop for Protond {
 /// The server's configuration. CloudFormation is pointed at a loopback port where nothing
 /// listens, with static credentials, so that no test ever reaches AWS or asks the host for
 /// credentials: a CloudFormation deployment fails at once instead.
-fn config_text() -> String {
+fn config_text(extra: &str) -> String {
     format!(
         "# Short stops keep cancels quick in tests.\n\
          stop_grace_secs = 2\n\
+         {extra}\n\
          \n\
          [cloudformation]\n\
          endpoint = \"http://127.0.0.1:{}\"\n\
@@ -511,10 +556,10 @@ fn command_path() -> String {
 
 /// Starts `protond serve` on a free port, retrying when another process takes the port between
 /// the probe and the server's bind.
-fn spawn_listening(home: &Path) -> (Child, u16) {
+fn spawn_listening(home: &Path, env: &[(String, String)]) -> (Child, u16) {
     for _ in 0..5 {
         let port = free_port();
-        let mut child = spawn(home, port);
+        let mut child = spawn(home, port, env);
         if wait_until_answering(&mut child, port) {
             return (child, port);
         }
@@ -525,12 +570,12 @@ fn spawn_listening(home: &Path) -> (Child, u16) {
     panic!("protond did not start; its log:\n{log}");
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let probe = TcpListener::bind("127.0.0.1:0").expect("a free port");
     probe.local_addr().expect("an address").port()
 }
 
-fn spawn(home: &Path, port: u16) -> Child {
+fn spawn(home: &Path, port: u16, env: &[(String, String)]) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -549,6 +594,7 @@ fn spawn(home: &Path, port: u16) -> Child {
         .env("HOME", home.join("home"))
         .env("PROTOND_EXAMPLE_ROOT", home.join("example"))
         .env("PROTOND_LOG", "info")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("the server log"))
         .stderr(log)
@@ -564,8 +610,9 @@ fn wait_until_answering(child: &mut Child, port: u16) -> bool {
             return false;
         }
         let target = ("X-Amz-Target", "AwsProton20200720.ListEnvironmentTemplates");
+        // With access keys configured an unsigned request is refused, but answered.
         if let Some(response) = try_raw_request(port, &[target], "{}")
-            && response.status == 200
+            && (response.status == 200 || response.status == 403)
         {
             return true;
         }
@@ -575,12 +622,17 @@ fn wait_until_answering(child: &mut Child, port: u16) -> bool {
 }
 
 fn client_for(port: u16) -> Client {
+    signed_client(port, "AKIDTEST", "secret", None, "us-east-1")
+}
+
+fn signed_client(port: u16, key: &str, secret: &str, token: Option<&str>, region: &str) -> Client {
     let http = aws_smithy_http_client::Builder::new().build_http();
+    let credentials = Credentials::new(key, secret, token.map(str::to_owned), None, "tests");
     let config = aws_sdk_proton::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(format!("http://127.0.0.1:{port}"))
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "tests"))
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(credentials)
         .http_client(http)
         .build();
     Client::from_conf(config)
@@ -687,4 +739,53 @@ pub fn process_alive(pid: i32) -> bool {
         }
         Err(_) => false,
     }
+}
+
+/// Sends `request`, bytes exactly as given, over a fresh connection and reads until the server
+/// closes it or `wait` passes. A failed write is ignored: the server may answer (and close)
+/// before it has read everything.
+pub fn exchange(port: u16, request: &[u8], wait: Duration) -> Option<RawResponse> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("a connection");
+    stream.set_read_timeout(Some(wait)).expect("a read timeout");
+    let _ = stream.write_all(request);
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    parse_response(&String::from_utf8_lossy(&raw))
+}
+
+/// POST / with `headers` (Host, Content-Length and `Connection: close` added) and a body of
+/// any bytes.
+pub fn post_bytes(port: u16, headers: &[(&str, &[u8])], body: &[u8]) -> RawResponse {
+    let mut request = format!(
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
+         Content-Length: {}\r\n",
+        body.len()
+    )
+    .into_bytes();
+    for (name, value) in headers {
+        request.extend_from_slice(name.as_bytes());
+        request.extend_from_slice(b": ");
+        request.extend_from_slice(value);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"\r\n");
+    request.extend_from_slice(body);
+    exchange(port, &request, DEADLINE).expect("a response")
+}
+
+/// Checks that `response` is the error `code` with `status`, in Proton's shape: a JSON body with
+/// `__type` (the code, possibly after a namespace and `#`) and `message`, and a request id.
+pub fn expect_error(response: &RawResponse, status: u16, code: &str) {
+    assert_eq!(response.status, status, "{response:?}");
+    let body = response.json();
+    let kind = body["__type"].as_str().unwrap_or_default();
+    let bare = kind.rsplit('#').next().unwrap_or_default();
+    assert_eq!(bare, code, "{response:?}");
+    assert!(body["message"].is_string(), "{response:?}");
+    assert!(
+        response
+            .header("x-amzn-requestid")
+            .is_some_and(|id| !id.is_empty()),
+        "{response:?}"
+    );
 }
