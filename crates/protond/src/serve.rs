@@ -64,7 +64,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let store: Arc<dyn Store> = match &config.database_url {
         Some(url) => {
             let schema = config.database_schema.as_deref();
-            Arc::new(PgStore::open(url, schema).await.context("cannot open PostgreSQL")?)
+            Arc::new(
+                PgStore::open(url, schema)
+                    .await
+                    .context("cannot open PostgreSQL")?,
+            )
         }
         None => Arc::new(SqliteStore::open(&config.database()).await?),
     };
