@@ -28,12 +28,21 @@ const UNIT: &str = "Unit";
 /// The model without its `documentation` strings, at any depth.
 pub fn strip_documentation(model: &Value) -> Value {
     match model {
-        Value::Object(map) => Value::Object(
-            map.iter()
+        Value::Object(map) => {
+            // Sorted here rather than left to the map type: with serde_json's `preserve_order`
+            // (which another crate of the workspace turns on) a map keeps insertion order.
+            let mut entries: Vec<(&String, &Value)> = map
+                .iter()
                 .filter(|(key, _)| key.as_str() != "documentation")
-                .map(|(key, value)| (key.clone(), strip_documentation(value)))
-                .collect(),
-        ),
+                .collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), strip_documentation(v)))
+                    .collect(),
+            )
+        }
         Value::Array(items) => Value::Array(items.iter().map(strip_documentation).collect()),
         other => other.clone(),
     }
@@ -41,7 +50,6 @@ pub fn strip_documentation(model: &Value) -> Value {
 
 /// The model as the project vendors it: pretty-printed, keys sorted, ending in a newline.
 pub fn vendored_text(model: &Value) -> String {
-    // serde_json's map is a BTreeMap unless `preserve_order` is on, so keys come out sorted.
     let mut text = serde_json::to_string_pretty(&strip_documentation(model))
         .expect("a JSON value always serializes");
     text.push('\n');
