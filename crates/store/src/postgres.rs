@@ -260,38 +260,54 @@ impl Store for PgStore {
         kind: Kind,
         query: &ListQuery,
     ) -> Result<Vec<Record>, StoreError> {
-        // Fixed statements, one per shape, so each keeps its own plan on the index.
-        let sql = match (query.parent.is_some(), query.descending) {
-            (false, false) => {
+        // Fixed statements, one per shape, so each keeps its own plan on the index; the
+        // position has statements of its own because `($3 IS NULL OR key > $3)` cannot seek.
+        let sql = match (query.parent.is_some(), query.descending, query.after.is_some()) {
+            (false, false, false) => {
                 "SELECT key, parent, revision, body FROM records
-                 WHERE account = $1 AND kind = $2 AND ($3::text IS NULL OR key > $3)
-                 ORDER BY key ASC LIMIT $4"
+                 WHERE account = $1 AND kind = $2 ORDER BY key ASC LIMIT $3"
             }
-            (false, true) => {
+            (false, false, true) => {
                 "SELECT key, parent, revision, body FROM records
-                 WHERE account = $1 AND kind = $2 AND ($3::text IS NULL OR key < $3)
-                 ORDER BY key DESC LIMIT $4"
+                 WHERE account = $1 AND kind = $2 AND key > $4 ORDER BY key ASC LIMIT $3"
             }
-            (true, false) => {
+            (false, true, false) => {
                 "SELECT key, parent, revision, body FROM records
-                 WHERE account = $1 AND kind = $2 AND ($3::text IS NULL OR key > $3)
-                   AND parent = $5
-                 ORDER BY key ASC LIMIT $4"
+                 WHERE account = $1 AND kind = $2 ORDER BY key DESC LIMIT $3"
             }
-            (true, true) => {
+            (false, true, true) => {
                 "SELECT key, parent, revision, body FROM records
-                 WHERE account = $1 AND kind = $2 AND ($3::text IS NULL OR key < $3)
-                   AND parent = $5
-                 ORDER BY key DESC LIMIT $4"
+                 WHERE account = $1 AND kind = $2 AND key < $4 ORDER BY key DESC LIMIT $3"
+            }
+            (true, false, false) => {
+                "SELECT key, parent, revision, body FROM records
+                 WHERE account = $1 AND kind = $2 AND parent = $5 ORDER BY key ASC LIMIT $3"
+            }
+            (true, false, true) => {
+                "SELECT key, parent, revision, body FROM records
+                 WHERE account = $1 AND kind = $2 AND parent = $5 AND key > $4
+                 ORDER BY key ASC LIMIT $3"
+            }
+            (true, true, false) => {
+                "SELECT key, parent, revision, body FROM records
+                 WHERE account = $1 AND kind = $2 AND parent = $5 ORDER BY key DESC LIMIT $3"
+            }
+            (true, true, true) => {
+                "SELECT key, parent, revision, body FROM records
+                 WHERE account = $1 AND kind = $2 AND parent = $5 AND key < $4
+                 ORDER BY key DESC LIMIT $3"
             }
         };
-        let mut statement = sqlx::query(sql)
-            .bind(account)
-            .bind(kind.as_str())
-            .bind(&query.after)
-            .bind(i64::from(query.limit));
-        if query.parent.is_some() {
-            statement = statement.bind(&query.parent);
+        // Parameters are bound in order ($1, $2, $3 ...), so the ones a statement does not use
+        // are left out from the end: the position ($4) only when given, the parent ($5) too.
+        let mut statement =
+            sqlx::query(sql).bind(account).bind(kind.as_str()).bind(i64::from(query.limit));
+        match (&query.after, &query.parent) {
+            (Some(after), Some(parent)) => statement = statement.bind(after).bind(parent),
+            (Some(after), None) => statement = statement.bind(after),
+            // $4 is unused but $5 is: PostgreSQL needs every placeholder up to the highest.
+            (None, Some(parent)) => statement = statement.bind(None::<String>).bind(parent),
+            (None, None) => {}
         }
         let rows = statement.fetch_all(&self.pool).await?;
         Ok(rows
