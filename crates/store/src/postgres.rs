@@ -262,7 +262,11 @@ impl Store for PgStore {
     ) -> Result<Vec<Record>, StoreError> {
         // Fixed statements, one per shape, so each keeps its own plan on the index; the
         // position has statements of its own because `($3 IS NULL OR key > $3)` cannot seek.
-        let sql = match (query.parent.is_some(), query.descending, query.after.is_some()) {
+        let sql = match (
+            query.parent.is_some(),
+            query.descending,
+            query.after.is_some(),
+        ) {
             (false, false, false) => {
                 "SELECT key, parent, revision, body FROM records
                  WHERE account = $1 AND kind = $2 ORDER BY key ASC LIMIT $3"
@@ -300,8 +304,10 @@ impl Store for PgStore {
         };
         // Parameters are bound in order ($1, $2, $3 ...), so the ones a statement does not use
         // are left out from the end: the position ($4) only when given, the parent ($5) too.
-        let mut statement =
-            sqlx::query(sql).bind(account).bind(kind.as_str()).bind(i64::from(query.limit));
+        let mut statement = sqlx::query(sql)
+            .bind(account)
+            .bind(kind.as_str())
+            .bind(i64::from(query.limit));
         match (&query.after, &query.parent) {
             (Some(after), Some(parent)) => statement = statement.bind(after).bind(parent),
             (Some(after), None) => statement = statement.bind(after),

@@ -87,6 +87,11 @@ impl SqliteStore {
             .map_err(|e| StoreError::Open(e.to_string()))?
             .filename(path)
             .create_if_missing(true)
+            // Records are stored in the primary key's B-tree (WITHOUT ROWID), where a row longer
+            // than about a quarter of a page spills into an overflow page of its own: with 4 KB
+            // pages every deployment record (about 1 KB) took 4 KB on disk. 8 KB pages keep rows
+            // up to 2 KB inline. Only new databases take it; existing ones keep their page size.
+            .page_size(8192)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
@@ -152,7 +157,10 @@ fn group_failure(message: &str) -> StoreError {
 
 /// Commits `ops` in one transaction, each in a savepoint of its own (when there are several),
 /// and returns each one's result. Fails as a whole when the transaction cannot begin or commit.
-async fn commit_group(pool: &SqlitePool, ops: Vec<Op>) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+async fn commit_group(
+    pool: &SqlitePool,
+    ops: Vec<Op>,
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let mut results = Vec::with_capacity(ops.len());
     if ops.len() == 1 {
@@ -382,27 +390,55 @@ impl Store for SqliteStore {
         kind: Kind,
         query: &ListQuery,
     ) -> Result<Vec<Record>, StoreError> {
-        // Four fixed statements rather than one built at run time: each gets its own plan on
-        // the (account, kind, parent, key) index.
-        let sql = match (query.parent.is_some(), query.descending) {
-            (false, false) => {
+        // Fixed statements rather than one built at run time: each gets its own plan on the
+        // primary key or the (account, kind, parent, key) index. The position (`after`) has
+        // statements of its own: written as `(?3 IS NULL OR key > ?3)`, SQLite cannot use it to
+        // seek, and a deep page would scan every row before it. Listing by parent names its
+        // index: without statistics SQLite prefers the primary key and filters on `parent`,
+        // which reads every record of the kind to list one environment's deployments.
+        let sql = match (
+            query.parent.is_some(),
+            query.descending,
+            query.after.is_some(),
+        ) {
+            (false, false, false) => {
                 "SELECT key, parent, revision, body FROM records
-                 WHERE account = ?1 AND kind = ?2 AND (?3 IS NULL OR key > ?3)
+                 WHERE account = ?1 AND kind = ?2 AND ?3 IS NULL
                  ORDER BY key ASC LIMIT ?4"
             }
-            (false, true) => {
+            (false, false, true) => {
                 "SELECT key, parent, revision, body FROM records
-                 WHERE account = ?1 AND kind = ?2 AND (?3 IS NULL OR key < ?3)
+                 WHERE account = ?1 AND kind = ?2 AND key > ?3
+                 ORDER BY key ASC LIMIT ?4"
+            }
+            (false, true, false) => {
+                "SELECT key, parent, revision, body FROM records
+                 WHERE account = ?1 AND kind = ?2 AND ?3 IS NULL
                  ORDER BY key DESC LIMIT ?4"
             }
-            (true, false) => {
+            (false, true, true) => {
                 "SELECT key, parent, revision, body FROM records
-                 WHERE account = ?1 AND kind = ?2 AND (?3 IS NULL OR key > ?3) AND parent = ?5
+                 WHERE account = ?1 AND kind = ?2 AND key < ?3
+                 ORDER BY key DESC LIMIT ?4"
+            }
+            (true, false, false) => {
+                "SELECT key, parent, revision, body FROM records INDEXED BY records_by_parent
+                 WHERE account = ?1 AND kind = ?2 AND ?3 IS NULL AND parent = ?5
                  ORDER BY key ASC LIMIT ?4"
             }
-            (true, true) => {
-                "SELECT key, parent, revision, body FROM records
-                 WHERE account = ?1 AND kind = ?2 AND (?3 IS NULL OR key < ?3) AND parent = ?5
+            (true, false, true) => {
+                "SELECT key, parent, revision, body FROM records INDEXED BY records_by_parent
+                 WHERE account = ?1 AND kind = ?2 AND key > ?3 AND parent = ?5
+                 ORDER BY key ASC LIMIT ?4"
+            }
+            (true, true, false) => {
+                "SELECT key, parent, revision, body FROM records INDEXED BY records_by_parent
+                 WHERE account = ?1 AND kind = ?2 AND ?3 IS NULL AND parent = ?5
+                 ORDER BY key DESC LIMIT ?4"
+            }
+            (true, true, true) => {
+                "SELECT key, parent, revision, body FROM records INDEXED BY records_by_parent
+                 WHERE account = ?1 AND kind = ?2 AND key < ?3 AND parent = ?5
                  ORDER BY key DESC LIMIT ?4"
             }
         };
@@ -496,5 +532,97 @@ impl Store for SqliteStore {
 
     fn is_exclusive(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(key: &str, body: &str, expect: Expect) -> Write {
+        Write::Put {
+            record: Record {
+                account: "a".into(),
+                kind: Kind::Environment,
+                key: key.into(),
+                parent: None,
+                revision: 0,
+                body: body.as_bytes().to_vec(),
+            },
+            expect,
+        }
+    }
+
+    /// Commits sent together share a group; a conflicting one fails alone, and each sees the
+    /// writes of those before it, as if they ran one after another.
+    #[tokio::test]
+    async fn a_conflict_fails_alone_in_its_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db")).await.unwrap();
+        store
+            .commit(vec![put("shared", "v1", Expect::Absent)])
+            .await
+            .unwrap();
+        let mut commits = Vec::new();
+        for i in 0..20 {
+            let key = format!("own-{i}");
+            commits.push(store.commit(vec![put(&key, "x", Expect::Absent)]));
+            // Both racers expect revision 1: exactly one can win.
+            commits.push(store.commit(vec![
+                put(&format!("racer-{i}"), "x", Expect::Absent),
+                put("shared", &format!("by {i}"), Expect::Revision(1)),
+            ]));
+        }
+        let results = futures_join_all(commits).await;
+        let won: Vec<usize> = (0..20).filter(|i| results[2 * i + 1].is_ok()).collect();
+        assert_eq!(won.len(), 1, "exactly one racer wins: {results:?}");
+        for i in 0..20 {
+            assert!(
+                results[2 * i].is_ok(),
+                "an unrelated commit failed: {results:?}"
+            );
+            let racer = store
+                .get("a", Kind::Environment, &format!("racer-{i}"))
+                .await
+                .unwrap();
+            // A failed commit wrote nothing, not even its first write.
+            assert_eq!(racer.is_some(), won.contains(&i));
+        }
+        let shared = store.get("a", Kind::Environment, "shared").await.unwrap();
+        let shared = shared.unwrap();
+        assert_eq!(shared.revision, 2);
+        assert_eq!(shared.body, format!("by {}", won[0]).into_bytes());
+        for (i, result) in results.iter().enumerate() {
+            if i % 2 == 1 && !won.contains(&(i / 2)) {
+                assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+            }
+        }
+    }
+
+    /// Runs the futures concurrently on this task and returns their outputs in order.
+    async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+        let mut set = Vec::new();
+        for future in futures {
+            set.push(Box::pin(future));
+        }
+        let mut outputs: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+        std::future::poll_fn(|cx| {
+            let mut pending = false;
+            for (slot, future) in outputs.iter_mut().zip(set.iter_mut()) {
+                if slot.is_none() {
+                    match future.as_mut().poll(cx) {
+                        std::task::Poll::Ready(out) => *slot = Some(out),
+                        std::task::Poll::Pending => pending = true,
+                    }
+                }
+            }
+            if pending {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await;
+        outputs.into_iter().map(|o| o.expect("ready")).collect()
     }
 }
