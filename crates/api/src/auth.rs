@@ -36,6 +36,45 @@ pub struct AuthConfig {
     pub default_region: String,
     /// The installation's secret that deployment credentials derive from.
     pub deployment_secret: Arc<[u8]>,
+    /// Signing keys already derived, shared by every request.
+    pub signing_keys: Arc<SigningKeys>,
+}
+
+/// SigV4 signing keys by secret, day and region. A key takes four HMACs to derive and is the
+/// same for every request of one secret on one day in one region, so it is derived once.
+#[derive(Default)]
+pub struct SigningKeys {
+    derived: std::sync::Mutex<HashMap<SigningKeyId, Arc<[u8]>>>,
+}
+
+/// What a signing key is derived from: the secret, the day (`YYYYMMDD`) and the region.
+type SigningKeyId = (Arc<str>, String, String);
+
+impl std::fmt::Debug for SigningKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The keys are secrets too.
+        f.write_str("SigningKeys")
+    }
+}
+
+impl SigningKeys {
+    /// How many keys are kept; past that the cache starts afresh.
+    const CAPACITY: usize = 4096;
+
+    fn get(&self, secret: &str, time: SystemTime, day: &str, region: &str) -> Arc<[u8]> {
+        let id = (Arc::from(secret), day.to_owned(), region.to_owned());
+        if let Some(key) = self.derived.lock().expect("poisoned").get(&id) {
+            return Arc::clone(key);
+        }
+        let key = aws_sigv4::sign::v4::generate_signing_key(secret, time, region, SERVICE);
+        let key: Arc<[u8]> = Arc::from(key.as_ref());
+        let mut derived = self.derived.lock().expect("poisoned");
+        if derived.len() >= Self::CAPACITY {
+            derived.clear();
+        }
+        derived.insert(id, Arc::clone(&key));
+        key
+    }
 }
 
 /// Whether signatures are checked.
@@ -111,7 +150,7 @@ pub fn authenticate(
 
     if let Some(key) = DeploymentKey::parse(auth.access_key_id) {
         let secret = key.secret_access_key(&config.deployment_secret);
-        verify(&auth, request, &secret, None, now)?;
+        verify(config, &auth, request, &secret, None, now)?;
         if auth.region != key.region {
             return Err(invalid(
                 "Credential should be scoped to the deployment's region.",
@@ -133,7 +172,7 @@ pub fn authenticate(
                 )
             })?;
             let token = key.session_token.as_deref();
-            verify(&auth, request, &key.secret_access_key, token, now)?;
+            verify(config, &auth, request, &key.secret_access_key, token, now)?;
             Ok(context(
                 request_id,
                 &key.account_id,
@@ -221,6 +260,7 @@ impl<'a> Authorization<'a> {
 
 /// Checks the signature of `request` against the one made with `secret`.
 fn verify(
+    config: &AuthConfig,
     auth: &Authorization<'_>,
     request: &Signed<'_>,
     secret: &str,
@@ -259,8 +299,10 @@ fn verify(
         "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
         hex(&Sha256::digest(canonical.as_bytes()))
     );
-    let key = aws_sigv4::sign::v4::generate_signing_key(secret, time, auth.region, SERVICE);
-    let expected = aws_sigv4::sign::v4::calculate_signature(key, string_to_sign.as_bytes());
+    let key = config
+        .signing_keys
+        .get(secret, time, auth.date, auth.region);
+    let expected = aws_sigv4::sign::v4::calculate_signature(&key, string_to_sign.as_bytes());
     if constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
         Ok(())
     } else {

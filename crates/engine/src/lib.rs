@@ -9,6 +9,7 @@
 //!
 //! The engine never decides whether an API call is allowed: that belongs to the operations.
 
+pub mod bundles;
 pub mod credentials;
 pub mod outcome;
 pub mod provisioner;
@@ -80,6 +81,7 @@ struct Inner {
     /// The stop switch of every deployment this node is running.
     running: Mutex<HashMap<String, watch::Sender<bool>>>,
     wake: Notify,
+    bundles: bundles::BundleCache,
 }
 
 impl Engine {
@@ -92,6 +94,7 @@ impl Engine {
             node,
             running: Mutex::new(HashMap::new()),
             wake: Notify::new(),
+            bundles: bundles::BundleCache::default(),
         };
         Engine {
             inner: Arc::new(inner),
@@ -106,6 +109,21 @@ impl Engine {
     /// The engine's settings.
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    /// The parsed bundle of a registered template version, shared with every other user.
+    pub async fn bundle(
+        &self,
+        partition: &str,
+        template: &str,
+        major: &str,
+        minor: &str,
+    ) -> Result<Arc<protond_bundle::Bundle>, String> {
+        let store = self.inner.store.as_ref();
+        self.inner
+            .bundles
+            .get(store, partition, template, major, minor)
+            .await
     }
 
     /// Tells the engine new work was queued, so it claims it now rather than at the next poll.

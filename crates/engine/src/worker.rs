@@ -1,12 +1,11 @@
 //! The engine's loops: claim queued deployments, run each to its end, renew leases, and end
 //! what a dead node left behind.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use protond_bundle::{Bundle, Provisioning};
+use protond_bundle::Provisioning;
 use protond_store::{Expect, StoreError, WorkItem, Write};
-use protond_wire::{DeploymentState, DeploymentStatus, EnvironmentState, Timestamp};
+use protond_wire::{DeploymentState, DeploymentStatus, Timestamp};
 use tokio::sync::watch;
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -18,8 +17,7 @@ use crate::provisioner::codebuild::CodeBuild;
 use crate::provisioner::commands::signal_group;
 use crate::provisioner::{Job, Outcome, Provisioner, Started, State, Task};
 use crate::records::{
-    self, BundleRecord, DeploymentKind, DeploymentRecord, EnvironmentRecord, RecordError, Stored,
-    TagsRecord, version_key,
+    self, DeploymentKind, DeploymentRecord, EnvironmentRecord, RecordError, Stored, TagsRecord,
 };
 
 /// The message of a deployment whose node stopped while it ran.
@@ -351,40 +349,21 @@ async fn state_of(
     let Some(DeploymentState::Environment(state)) = state else {
         return Ok(None);
     };
-    let bundle = load_bundle(engine, account, state).await?;
+    let bundle = engine
+        .bundle(
+            account,
+            &state.template_name,
+            &state.template_major_version,
+            &state.template_minor_version,
+        )
+        .await?;
     let spec = state.spec.as_deref().unwrap_or("");
     let spec = protond_bundle::parse_spec(spec).map_err(|e| e.to_string())?;
     let inputs = bundle
         .schema
         .environment_inputs(&spec)
         .map_err(|e| e.to_string())?;
-    Ok(Some(State {
-        bundle: Arc::new(bundle),
-        inputs,
-    }))
-}
-
-async fn load_bundle(
-    engine: &Engine,
-    account: &str,
-    state: &EnvironmentState,
-) -> Result<Bundle, String> {
-    let key = version_key(
-        &state.template_name,
-        &state.template_major_version,
-        &state.template_minor_version,
-    );
-    let record = records::load::<BundleRecord>(engine.inner.store.as_ref(), account, &key)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| {
-            format!(
-                "template version {}:{}.{} no longer exists",
-                state.template_name, state.template_major_version, state.template_minor_version
-            )
-        })?;
-    Bundle::from_archive(&record.value.archive, &protond_bundle::Limits::default())
-        .map_err(|e| e.to_string())
+    Ok(Some(State { bundle, inputs }))
 }
 
 /// Writes the outcome in one commit with the release of the work item. A conflict means

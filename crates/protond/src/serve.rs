@@ -101,6 +101,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             mode: auth_mode(&config),
             default_region: config.region.clone(),
             deployment_secret: secret.into(),
+            signing_keys: Default::default(),
         },
     };
     info!(%address, data_dir = %config.data_dir.display(), "protond is listening");

@@ -6,10 +6,10 @@
 //! `NONE`) and deleting each commit the environment, a new deployment and a work item together,
 //! then wake the engine. A deployment in flight blocks every other change but `NONE`.
 
-use protond_bundle::{Bundle, Provisioning as BundleProvisioning};
+use protond_bundle::Provisioning as BundleProvisioning;
 use protond_engine::records::{
-    self, BundleRecord, DeploymentKind, DeploymentRecord, EnvironmentRecord, Stored, TagsRecord,
-    TemplateVersionRecord, version_key,
+    self, DeploymentKind, DeploymentRecord, EnvironmentRecord, Stored, TagsRecord,
+    TemplateVersionRecord,
 };
 use protond_store::{Expect, WorkItem, Write};
 use protond_wire::*;
@@ -18,7 +18,7 @@ use super::template_versions::{all_versions, require_version};
 use super::templates::require_template;
 use super::{already_exists, canonical, commit, page, replayed_create, require};
 use crate::arn;
-use crate::failure::OrInternal;
+use crate::failure::{OrInternal, internal};
 use crate::service::Proton;
 
 fn missing(name: &str) -> impl FnOnce() -> String + '_ {
@@ -75,28 +75,22 @@ async fn check_spec(
             version.version.status
         )));
     }
-    let key = version_key(template, major, minor);
-    let bundle = records::load::<BundleRecord>(proton.store.as_ref(), &ctx.partition(), &key)
+    let bundle = proton
+        .engine
+        .bundle(&ctx.partition(), template, major, minor)
         .await
-        .or_internal(ctx)?
-        .ok_or_else(ProtonError::internal)?;
-    let limits = proton.limits.clone();
-    let spec = spec.to_owned();
-    let checked = tokio::task::spawn_blocking(move || -> Result<Option<&'static str>, String> {
-        let bundle =
-            Bundle::from_archive(&bundle.value.archive, &limits).map_err(|e| e.to_string())?;
+        .map_err(|e| internal(ctx, &e))?;
+    let checked = (|| -> Result<Option<&'static str>, String> {
         if let Some(method) = unsupported_provisioning(&bundle.manifest.provisioning) {
             return Ok(Some(method));
         }
-        let spec = protond_bundle::parse_spec(&spec).map_err(|e| e.to_string())?;
+        let spec = protond_bundle::parse_spec(spec).map_err(|e| e.to_string())?;
         bundle
             .schema
             .environment_inputs(&spec)
             .map(|_| None)
             .map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|_| ProtonError::internal())?;
+    })();
     match checked {
         Ok(None) => Ok(()),
         Ok(Some(method)) => Err(ProtonError::validation(format!(
