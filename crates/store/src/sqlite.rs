@@ -12,9 +12,11 @@
 //! in the group, exactly as if they had run one after another, and none is acknowledged before
 //! the group's transaction is synced.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -55,7 +57,47 @@ pub struct SqliteStore {
     reads: SqlitePool,
     writes: SqlitePool,
     queue: mpsc::UnboundedSender<Pending>,
+    cache: Mutex<RecordCache>,
     _lock: File,
+}
+
+/// Records read lately, so that a hot read (an SDK waiter polling GetEnvironment, say) skips
+/// the hand-off to SQLite's worker thread, which costs more than the read itself. It is correct
+/// only because this process is the database's only writer: every commit removes the keys it
+/// writes before it starts and again before it is acknowledged, and bumps `generation`, so a
+/// read that began before a commit cannot put what it read into the cache after it.
+#[derive(Default)]
+struct RecordCache {
+    generation: u64,
+    records: HashMap<(String, Kind, String), Record>,
+}
+
+impl RecordCache {
+    /// How many records are kept; past that the cache starts afresh.
+    const CAPACITY: usize = 8192;
+
+    fn forget(&mut self, keys: &[(String, Kind, String)]) {
+        self.generation += 1;
+        for key in keys {
+            self.records.remove(key);
+        }
+    }
+}
+
+/// The record keys a batch writes.
+fn written_keys(writes: &[Write]) -> Vec<(String, Kind, String)> {
+    writes
+        .iter()
+        .filter_map(|write| match write {
+            Write::Put { record, .. } => {
+                Some((record.account.clone(), record.kind, record.key.clone()))
+            }
+            Write::Delete {
+                account, kind, key, ..
+            } => Some((account.clone(), *kind, key.clone())),
+            Write::Enqueue(_) | Write::RequestCancel { .. } | Write::Finish { .. } => None,
+        })
+        .collect()
 }
 
 /// A write waiting for the writer task, with where its result goes.
@@ -111,6 +153,7 @@ impl SqliteStore {
             reads,
             writes,
             queue,
+            cache: Mutex::new(RecordCache::default()),
             _lock: lock,
         })
     }
@@ -370,6 +413,14 @@ impl Store for SqliteStore {
         kind: Kind,
         key: &str,
     ) -> Result<Option<Record>, StoreError> {
+        let id = (account.to_owned(), kind, key.to_owned());
+        let generation = {
+            let cache = self.cache.lock().expect("poisoned");
+            if let Some(record) = cache.records.get(&id) {
+                return Ok(Some(record.clone()));
+            }
+            cache.generation
+        };
         let row = sqlx::query(
             "SELECT key, parent, revision, body FROM records
              WHERE account = ? AND kind = ? AND key = ?",
@@ -379,9 +430,20 @@ impl Store for SqliteStore {
         .bind(key)
         .fetch_optional(&self.reads)
         .await?;
-        Ok(row
+        let record = row
             .map(|r| record_from_row(&r, account, kind))
-            .transpose()?)
+            .transpose()?;
+        if let Some(record) = &record {
+            let mut cache = self.cache.lock().expect("poisoned");
+            // Kept only when no commit started since the read began.
+            if cache.generation == generation {
+                if cache.records.len() >= RecordCache::CAPACITY {
+                    cache.records.clear();
+                }
+                cache.records.insert(id, record.clone());
+            }
+        }
+        Ok(record)
     }
 
     async fn list(
@@ -457,7 +519,11 @@ impl Store for SqliteStore {
     }
 
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        self.submit(Op::Commit(writes)).await
+        let keys = written_keys(&writes);
+        self.cache.lock().expect("poisoned").forget(&keys);
+        let result = self.submit(Op::Commit(writes)).await;
+        self.cache.lock().expect("poisoned").forget(&keys);
+        result
     }
 
     async fn claim(

@@ -76,6 +76,7 @@ fn uuid_like() -> String {
 }
 
 on_every_engine!(
+    a_read_after_a_commit_sees_the_commit,
     put_then_get_returns_body_and_first_revision,
     accounts_never_see_each_others_records,
     a_failed_expectation_writes_nothing_of_the_batch,
@@ -100,6 +101,48 @@ fn record(account: &str, kind: Kind, key: &str, parent: Option<&str>, body: &str
 
 fn put(record: Record, expect: Expect) -> Write {
     Write::Put { record, expect }
+}
+
+async fn a_read_after_a_commit_sees_the_commit(store: &dyn Store) {
+    let first = record("a", Kind::Environment, "dev", None, "one");
+    store
+        .commit(vec![put(first, Expect::Absent)])
+        .await
+        .unwrap();
+    // Read twice, so that an engine that keeps recent reads has this one.
+    for _ in 0..2 {
+        let got = store
+            .get("a", Kind::Environment, "dev")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.body, b"one".to_vec());
+    }
+    let second = record("a", Kind::Environment, "dev", None, "two");
+    store
+        .commit(vec![put(second, Expect::Revision(1))])
+        .await
+        .unwrap();
+    let got = store
+        .get("a", Kind::Environment, "dev")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((got.revision, got.body), (2, b"two".to_vec()));
+    let delete = Write::Delete {
+        account: "a".into(),
+        kind: Kind::Environment,
+        key: "dev".into(),
+        expect: Expect::Revision(2),
+    };
+    store.commit(vec![delete]).await.unwrap();
+    assert!(
+        store
+            .get("a", Kind::Environment, "dev")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn put_then_get_returns_body_and_first_revision(store: &dyn Store) {
