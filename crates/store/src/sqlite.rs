@@ -70,17 +70,41 @@ pub struct SqliteStore {
 struct RecordCache {
     generation: u64,
     records: HashMap<(String, Kind, String), Record>,
+    /// The bodies' bytes in `records`.
+    bytes: usize,
 }
 
 impl RecordCache {
     /// How many records are kept; past that the cache starts afresh.
     const CAPACITY: usize = 8192;
+    /// How many bytes of bodies are kept; past that the cache starts afresh.
+    const MAX_BYTES: usize = 16 * 1024 * 1024;
+    /// Larger records (registered bundles, say) are never kept: they are read rarely, and a few
+    /// would take the room of thousands of environments.
+    const MAX_RECORD: usize = 64 * 1024;
 
     fn forget(&mut self, keys: &[(String, Kind, String)]) {
         self.generation += 1;
         for key in keys {
-            self.records.remove(key);
+            if let Some(record) = self.records.remove(key) {
+                self.bytes -= record.body.len();
+            }
         }
+    }
+
+    fn keep(&mut self, id: (String, Kind, String), record: &Record) {
+        let size = record.body.len();
+        if size > Self::MAX_RECORD {
+            return;
+        }
+        if self.records.len() >= Self::CAPACITY || self.bytes + size > Self::MAX_BYTES {
+            self.records.clear();
+            self.bytes = 0;
+        }
+        if let Some(old) = self.records.insert(id, record.clone()) {
+            self.bytes -= old.body.len();
+        }
+        self.bytes += size;
     }
 }
 
@@ -437,10 +461,7 @@ impl Store for SqliteStore {
             let mut cache = self.cache.lock().expect("poisoned");
             // Kept only when no commit started since the read began.
             if cache.generation == generation {
-                if cache.records.len() >= RecordCache::CAPACITY {
-                    cache.records.clear();
-                }
-                cache.records.insert(id, record.clone());
+                cache.keep(id, record);
             }
         }
         Ok(record)
@@ -690,5 +711,39 @@ mod tests {
         })
         .await;
         outputs.into_iter().map(|o| o.expect("ready")).collect()
+    }
+
+    fn sized(key: &str, size: usize) -> ((String, Kind, String), Record) {
+        let record = Record {
+            account: "a".into(),
+            kind: Kind::Environment,
+            key: key.into(),
+            parent: None,
+            revision: 1,
+            body: vec![b'x'; size],
+        };
+        (("a".into(), Kind::Environment, key.into()), record)
+    }
+
+    #[test]
+    fn the_read_cache_keeps_small_records_within_its_byte_bound() {
+        let mut cache = RecordCache::default();
+        let (id, big) = sized("big", RecordCache::MAX_RECORD + 1);
+        cache.keep(id, &big);
+        assert!(cache.records.is_empty(), "a large record is never kept");
+
+        let (id, small) = sized("small", 1000);
+        cache.keep(id.clone(), &small);
+        cache.keep(id.clone(), &small);
+        assert_eq!((cache.records.len(), cache.bytes), (1, 1000));
+        cache.forget(&[id]);
+        assert_eq!((cache.records.len(), cache.bytes), (0, 0));
+
+        let per = RecordCache::MAX_RECORD;
+        for n in 0..(RecordCache::MAX_BYTES / per + 3) {
+            let (id, record) = sized(&format!("r{n}"), per);
+            cache.keep(id, &record);
+            assert!(cache.bytes <= RecordCache::MAX_BYTES);
+        }
     }
 }
