@@ -7,8 +7,9 @@
 //!   an error. Values print as Jinja2 prints them (`True`, `None`, Python's list notation),
 //!   and the block filters are indented to their column afterwards. Rendering is bounded: fuel
 //!   caps the instructions a template may run, a recursion limit caps nesting, and the output is
-//!   capped at CloudFormation's own 1 MB limit on a template body. One expression can still build a large string (MiniJinja allows up
-//!   to 100 MB from `"x" * n`) before the output cap sees it.
+//!   capped at CloudFormation's own 1 MB limit on a template body. One expression can still
+//!   build a large string (MiniJinja allows up to 100 MB from `"x" * n`) before the output cap
+//!   sees it.
 //! - Terraform (`hcl`): the `.tf` files the manifest selects, unchanged, plus
 //!   `proton.auto.tfvars.json` and `proton.variables.tf`.
 //! - CodeBuild: every `infrastructure/` file unchanged plus `proton-inputs.json` (and
