@@ -44,6 +44,11 @@ pub struct EngineConfig {
     pub callback_endpoint: String,
     /// At most this many deployments run at once on this node.
     pub max_running: usize,
+    /// At most this many deployments are being started at once: loading their records,
+    /// writing their working directories, starting their processes or stacks. That is the
+    /// engine's own work, on the cores that answer the API; once a deployment's commands or
+    /// stack run, it no longer counts.
+    pub max_starting: usize,
     /// The installation's secret that deployment credentials are derived from
     /// ([`credentials::DeploymentKey`]).
     pub credential_secret: Vec<u8>,
@@ -62,6 +67,7 @@ impl EngineConfig {
             poll_interval: Duration::from_secs(1),
             callback_endpoint,
             max_running: 64,
+            max_starting: 2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
             credential_secret: Vec::new(),
             cloudformation: CloudFormationSettings::default(),
         }
@@ -82,12 +88,15 @@ struct Inner {
     running: Mutex<HashMap<String, watch::Sender<bool>>>,
     wake: Notify,
     bundles: bundles::BundleCache,
+    /// Permits to start a deployment ([`EngineConfig::max_starting`]).
+    starting: Arc<tokio::sync::Semaphore>,
 }
 
 impl Engine {
     /// An engine over `store`; nothing runs until [`Engine::start`].
     pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Engine {
         let node = format!("node-{}", uuid::Uuid::new_v4());
+        let starting = Arc::new(tokio::sync::Semaphore::new(config.max_starting.max(1)));
         let inner = Inner {
             store,
             config,
@@ -95,6 +104,7 @@ impl Engine {
             running: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             bundles: bundles::BundleCache::default(),
+            starting,
         };
         Engine {
             inner: Arc::new(inner),

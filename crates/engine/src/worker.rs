@@ -1,12 +1,13 @@
 //! The engine's loops: claim queued deployments, run each to its end, renew leases, and end
 //! what a dead node left behind.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use protond_bundle::Provisioning;
 use protond_store::{Expect, StoreError, WorkItem, Write};
 use protond_wire::{DeploymentState, DeploymentStatus, Timestamp};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, watch};
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::Engine;
@@ -138,6 +139,10 @@ async fn run_item(
     item: WorkItem,
     stop: watch::Receiver<bool>,
 ) -> Result<(), RecordError> {
+    // Held until the deployment's commands or stack run (see `run_provisioner`), or to its end.
+    let permit = Arc::new(Mutex::new(
+        engine.inner.starting.clone().acquire_owned().await.ok(),
+    ));
     let store = engine.inner.store.as_ref();
     let Some(deployment) =
         records::load::<DeploymentRecord>(store, &item.account, &item.deployment_id).await?
@@ -158,8 +163,9 @@ async fn run_item(
         // Cancelled before any command ran: there is nothing to undo.
         Outcome::Cancelled
     } else {
-        run_provisioner(engine, &item, &deployment.value, stop).await
+        run_provisioner(engine, &item, &deployment.value, stop, Arc::clone(&permit)).await
     };
+    drop(permit);
     info!(outcome = ?outcome_name(&outcome), "deployment ended");
     finalize(engine, &item, outcome).await
 }
@@ -178,6 +184,7 @@ async fn run_provisioner(
     item: &WorkItem,
     deployment: &DeploymentRecord,
     stop: watch::Receiver<bool>,
+    permit: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
 ) -> Outcome {
     let job = match build_job(engine, item, deployment).await {
         Ok(job) => job,
@@ -194,6 +201,8 @@ async fn run_provisioner(
         };
     }
     let started: Started = Box::new(move |runner: String| {
+        // The deployment runs: the next one may start.
+        permit.lock().expect("poisoned").take();
         let (store, node, id) = (store.clone(), node.clone(), id.clone());
         tokio::spawn(async move {
             if let Err(e) = store.mark_started(&id, &node, &runner).await {

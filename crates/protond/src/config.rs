@@ -25,6 +25,9 @@ pub struct Config {
     pub deployment_timeout_secs: u64,
     /// How long stopped commands get between SIGTERM and SIGKILL, in seconds.
     pub stop_grace_secs: u64,
+    /// At most this many deployments run at once on this node; the rest wait in the queue
+    /// (accepted already), where another node with the same PostgreSQL database may take them.
+    pub max_running_deployments: usize,
     /// How long a claimed deployment's lease lasts without renewal, in seconds. A deployment
     /// whose node died is taken over at most this long after its last renewal.
     pub lease_secs: u64,
@@ -187,6 +190,7 @@ impl Default for Config {
             region: "us-east-1".into(),
             deployment_timeout_secs: 3600,
             stop_grace_secs: 10,
+            max_running_deployments: 64,
             lease_secs: 30,
             body_limit_bytes: 1024 * 1024,
             body_timeout_secs: 30,

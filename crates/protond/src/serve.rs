@@ -85,6 +85,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut engine_config = EngineConfig::new(config.deployments(), format!("http://{address}"));
     engine_config.deployment_timeout = Duration::from_secs(config.deployment_timeout_secs);
     engine_config.stop_grace = Duration::from_secs(config.stop_grace_secs);
+    engine_config.max_running = config.max_running_deployments.max(1);
     engine_config.lease = Duration::from_secs(config.lease_secs.max(3));
     engine_config.credential_secret = secret.clone();
     engine_config.cloudformation = config.cloudformation.settings()?;

@@ -484,6 +484,34 @@ async fn changes_during_a_deployment_are_conflicts() {
     assert_eq!(env.description.as_deref(), Some("still here"));
 }
 
+/// protond starts at most two deployments per core at once, but a deployment whose commands
+/// run no longer counts: more long deployments than that all run together.
+#[tokio::test]
+async fn deployments_whose_commands_run_do_not_hold_back_the_next() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let count = (2 * cores + 2).min(24);
+    let server = Protond::start();
+    server.publish_gated("tpl", None).await;
+    let mut dirs = Vec::new();
+    for i in 0..count {
+        let name = format!("env-{i}");
+        let dir = server.scratch(&name);
+        let spec = GatedSpec::new(&dir).gated(&dir.join("gate")).spec();
+        server.create_environment(&name, "tpl", &spec).await;
+        dirs.push((name, dir));
+    }
+    for (_, dir) in &dirs {
+        wait_for_file(&dir.join("waiting-one")).await;
+    }
+    for (_, dir) in &dirs {
+        std::fs::write(dir.join("gate"), "").unwrap();
+    }
+    for (name, _) in &dirs {
+        let env = server.settled(name).await;
+        assert_eq!(env.deployment_status, DeploymentStatus::Succeeded, "{env:?}");
+    }
+}
+
 #[tokio::test]
 async fn failed_provisioning_ends_failed_naming_the_command() {
     let server = Protond::start();
