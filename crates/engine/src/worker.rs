@@ -137,12 +137,8 @@ async fn renew_leases(engine: Engine, mut shutdown: watch::Receiver<bool>) {
 async fn run_item(
     engine: &Engine,
     item: WorkItem,
-    stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
 ) -> Result<(), RecordError> {
-    // Held until the deployment's commands or stack run (see `run_provisioner`), or to its end.
-    let permit = Arc::new(Mutex::new(
-        engine.inner.starting.clone().acquire_owned().await.ok(),
-    ));
     let store = engine.inner.store.as_ref();
     let Some(deployment) =
         records::load::<DeploymentRecord>(store, &item.account, &item.deployment_id).await?
@@ -163,11 +159,58 @@ async fn run_item(
         // Cancelled before any command ran: there is nothing to undo.
         Outcome::Cancelled
     } else {
-        run_provisioner(engine, &item, &deployment.value, stop, Arc::clone(&permit)).await
+        match StartTurn::wait(engine, &mut stop).await {
+            Some(turn) => {
+                let outcome =
+                    run_provisioner(engine, &item, &deployment.value, stop, turn.clone()).await;
+                turn.end();
+                outcome
+            }
+            // Cancelled while waiting for its turn: nothing ran.
+            None => Outcome::Cancelled,
+        }
     };
-    drop(permit);
     info!(outcome = ?outcome_name(&outcome), "deployment ended");
     finalize(engine, &item, outcome).await
+}
+
+/// The longest a deployment keeps its turn to start when its commands or stack never start
+/// (an endpoint that never answers, say): past it, the next deployment starts anyway.
+const START_TURN_LIMIT: Duration = Duration::from_secs(60);
+
+/// A deployment's turn to start ([`crate::EngineConfig::max_starting`]). It ends when the
+/// deployment's commands or stack run, when the deployment ends, or after [`START_TURN_LIMIT`],
+/// whichever comes first.
+#[derive(Clone)]
+struct StartTurn {
+    permit: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
+    limit: Arc<tokio::task::AbortHandle>,
+}
+
+impl StartTurn {
+    /// Waits for a turn; `None` when the deployment is cancelled first.
+    async fn wait(engine: &Engine, stop: &mut watch::Receiver<bool>) -> Option<StartTurn> {
+        let starting = Arc::clone(&engine.inner.starting);
+        let permit = tokio::select! {
+            permit = starting.acquire_owned() => permit.ok(),
+            Ok(_) = stop.wait_for(|stopped| *stopped) => return None,
+        };
+        let permit = Arc::new(Mutex::new(permit));
+        let held = Arc::clone(&permit);
+        let limit = tokio::spawn(async move {
+            tokio::time::sleep(START_TURN_LIMIT).await;
+            held.lock().expect("poisoned").take();
+        });
+        Some(StartTurn {
+            permit,
+            limit: Arc::new(limit.abort_handle()),
+        })
+    }
+
+    fn end(&self) {
+        self.permit.lock().expect("poisoned").take();
+        self.limit.abort();
+    }
 }
 
 fn outcome_name(outcome: &Outcome) -> &'static str {
@@ -184,7 +227,7 @@ async fn run_provisioner(
     item: &WorkItem,
     deployment: &DeploymentRecord,
     stop: watch::Receiver<bool>,
-    permit: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
+    turn: StartTurn,
 ) -> Outcome {
     let job = match build_job(engine, item, deployment).await {
         Ok(job) => job,
@@ -202,7 +245,7 @@ async fn run_provisioner(
     }
     let started: Started = Box::new(move |runner: String| {
         // The deployment runs: the next one may start.
-        permit.lock().expect("poisoned").take();
+        turn.end();
         let (store, node, id) = (store.clone(), node.clone(), id.clone());
         tokio::spawn(async move {
             if let Err(e) = store.mark_started(&id, &node, &runner).await {

@@ -508,7 +508,11 @@ async fn deployments_whose_commands_run_do_not_hold_back_the_next() {
     }
     for (name, _) in &dirs {
         let env = server.settled(name).await;
-        assert_eq!(env.deployment_status, DeploymentStatus::Succeeded, "{env:?}");
+        assert_eq!(
+            env.deployment_status,
+            DeploymentStatus::Succeeded,
+            "{env:?}"
+        );
     }
 }
 

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -58,7 +58,7 @@ pub struct SqliteStore {
     reads: SqlitePool,
     writes: SqlitePool,
     queue: mpsc::UnboundedSender<Pending>,
-    cache: Mutex<RecordCache>,
+    cache: Arc<Mutex<RecordCache>>,
     _lock: File,
 }
 
@@ -66,7 +66,9 @@ pub struct SqliteStore {
 /// the hand-off to SQLite's worker thread, which costs more than the read itself. It is correct
 /// only because this process is the database's only writer: every commit removes the keys it
 /// writes before it starts and again before it is acknowledged, and bumps `generation`, so a
-/// read that began before a commit cannot put what it read into the cache after it.
+/// read that began before a commit cannot put what it read into the cache after it. The second
+/// removal is the writer task's, right after the write, so that it happens even when the caller
+/// of the commit went away (a client that hung up) while its write still landed.
 #[derive(Default)]
 struct RecordCache {
     generation: u64,
@@ -116,16 +118,20 @@ impl RecordCache {
 /// whose pages are in memory that hand-off costs several times the lookup, so that
 /// GetEnvironment over 100,000 environments ran at 0.39 of its rate over 1,000 (which the read
 /// cache holds). A point read takes microseconds, which a tokio worker can spend inline, as it
-/// spends them on decoding. Lists, which read up to hundreds of records, stay on sqlx's pool.
+/// spends them on decoding. Lists, which read up to hundreds of records, and registered bundles,
+/// which can be megabytes, stay on sqlx's pool; so does a point read that fails here (a busy
+/// database, say), so that a worker thread never waits long.
 struct PointReaders {
     path: PathBuf,
     idle: Mutex<Vec<rusqlite::Connection>>,
 }
 
 impl PointReaders {
-    /// Idle connections kept for the next reads; a burst beyond them opens more and closes them
-    /// afterwards.
-    const KEEP: usize = 4;
+    /// Idle connections kept for the next reads, at least one per tokio worker thread; a burst
+    /// beyond them opens more and closes them afterwards.
+    fn keep() -> usize {
+        std::thread::available_parallelism().map_or(4, |n| n.get().max(4))
+    }
 
     fn open(&self) -> Result<rusqlite::Connection, rusqlite::Error> {
         use rusqlite::OpenFlags;
@@ -133,7 +139,9 @@ impl PointReaders {
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        connection.busy_timeout(Duration::from_secs(10))?;
+        // In WAL mode a reader is busy only in rare moments (recovering the log after a crash);
+        // the read then goes to sqlx's pool, which may wait.
+        connection.busy_timeout(Duration::from_millis(50))?;
         Ok(connection)
     }
 
@@ -161,7 +169,7 @@ impl PointReaders {
             })
             .optional()?;
         let mut idle = self.idle.lock().expect("poisoned");
-        if idle.len() < Self::KEEP {
+        if idle.len() < Self::keep() {
             idle.push(connection);
         }
         Ok(record)
@@ -232,7 +240,8 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await?;
         let (queue, waiting) = mpsc::unbounded_channel();
-        tokio::spawn(group_writer(writes.clone(), waiting));
+        let cache = Arc::new(Mutex::new(RecordCache::default()));
+        tokio::spawn(group_writer(writes.clone(), waiting, Arc::clone(&cache)));
         Ok(SqliteStore {
             point_reads: PointReaders {
                 path: path.to_owned(),
@@ -241,9 +250,30 @@ impl SqliteStore {
             reads,
             writes,
             queue,
-            cache: Mutex::new(RecordCache::default()),
+            cache,
             _lock: lock,
         })
+    }
+
+    /// A point read through sqlx's pool.
+    async fn pooled_get(
+        &self,
+        account: &str,
+        kind: Kind,
+        key: &str,
+    ) -> Result<Option<Record>, StoreError> {
+        let row = sqlx::query(
+            "SELECT key, parent, revision, body FROM records
+             WHERE account = ? AND kind = ? AND key = ?",
+        )
+        .bind(account)
+        .bind(kind.as_str())
+        .bind(key)
+        .fetch_optional(&self.reads)
+        .await?;
+        Ok(row
+            .map(|r| record_from_row(&r, account, kind))
+            .transpose()?)
     }
 
     async fn submit(&self, op: Op) -> Result<(), StoreError> {
@@ -258,12 +288,26 @@ impl SqliteStore {
 }
 
 /// The writer task: takes every commit that is waiting (up to [`MAX_GROUP`]) and commits the
-/// group in one transaction, until the store is dropped.
-async fn group_writer(pool: SqlitePool, mut waiting: mpsc::UnboundedReceiver<Pending>) {
+/// group in one transaction, until the store is dropped. The keys the group wrote leave the read
+/// cache before any commit of it is acknowledged.
+async fn group_writer(
+    pool: SqlitePool,
+    mut waiting: mpsc::UnboundedReceiver<Pending>,
+    cache: Arc<Mutex<RecordCache>>,
+) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while waiting.recv_many(&mut group, MAX_GROUP).await > 0 {
         let (ops, dones): (Vec<Op>, Vec<_>) = group.drain(..).map(|p| (p.op, p.done)).unzip();
-        let results = match commit_group(&pool, ops).await {
+        let keys: Vec<_> = ops
+            .iter()
+            .flat_map(|op| match op {
+                Op::Commit(writes) => written_keys(writes),
+                Op::MarkStarted { .. } => Vec::new(),
+            })
+            .collect();
+        let outcome = commit_group(&pool, ops).await;
+        cache.lock().expect("poisoned").forget(&keys);
+        let results = match outcome {
             Ok(results) => results,
             // The group's transaction failed as a whole: nothing in it was written.
             Err(e) => {
@@ -509,7 +553,16 @@ impl Store for SqliteStore {
             }
             cache.generation
         };
-        let record = self.point_reads.get(account, kind, key)?;
+        let record = match kind {
+            Kind::Bundle => self.pooled_get(account, kind, key).await?,
+            _ => match self.point_reads.get(account, kind, key) {
+                Ok(record) => record,
+                Err(e) => {
+                    tracing::debug!(error = %e, "point read failed; reading through the pool");
+                    self.pooled_get(account, kind, key).await?
+                }
+            },
+        };
         if let Some(record) = &record {
             let mut cache = self.cache.lock().expect("poisoned");
             // Kept only when no commit started since the read began.
@@ -593,11 +646,12 @@ impl Store for SqliteStore {
     }
 
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let keys = written_keys(&writes);
-        self.cache.lock().expect("poisoned").forget(&keys);
-        let result = self.submit(Op::Commit(writes)).await;
-        self.cache.lock().expect("poisoned").forget(&keys);
-        result
+        // The writer task removes the keys again once the write is done.
+        self.cache
+            .lock()
+            .expect("poisoned")
+            .forget(&written_keys(&writes));
+        self.submit(Op::Commit(writes)).await
     }
 
     async fn claim(
@@ -736,6 +790,38 @@ mod tests {
             if i % 2 == 1 && !won.contains(&(i / 2)) {
                 assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
             }
+        }
+    }
+
+    /// A caller that goes away while its commit is being written (a client that hung up) must
+    /// not leave the record it replaced in the read cache: the write still lands, and reads
+    /// then see it.
+    #[tokio::test]
+    async fn an_abandoned_commit_leaves_no_stale_read_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db")).await.unwrap();
+        store
+            .commit(vec![put("k", "v1", Expect::Absent)])
+            .await
+            .unwrap();
+        let read = store.get("a", Kind::Environment, "k").await.unwrap();
+        assert_eq!(read.unwrap().body, b"v1");
+        // Polled once (the commit is queued), then dropped.
+        let abandoned = store.commit(vec![put("k", "v2", Expect::Revision(1))]);
+        let _ = tokio::time::timeout(Duration::ZERO, abandoned).await;
+        // A read right away may still see v1, and cache it, until the write lands.
+        let _ = store.get("a", Kind::Environment, "k").await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let read = store.get("a", Kind::Environment, "k").await.unwrap();
+            if read.unwrap().body == b"v2" {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "v1 stayed in the cache"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 

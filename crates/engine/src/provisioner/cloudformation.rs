@@ -173,6 +173,15 @@ impl CloudFormation {
         if let Some(endpoint) = &settings.endpoint {
             loader = loader.endpoint_url(endpoint);
         }
+        // No call may hang a deployment: an endpoint that accepts the connection and never
+        // answers fails the call, which the SDK retries, and then the deployment.
+        loader = loader.timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .operation_attempt_timeout(Duration::from_secs(60))
+                .operation_timeout(Duration::from_secs(180))
+                .build(),
+        );
         if let Some(c) = &settings.credentials {
             let credentials = Credentials::new(
                 &c.access_key_id,
