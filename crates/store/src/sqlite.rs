@@ -124,15 +124,12 @@ impl RecordCache {
 struct PointReaders {
     path: PathBuf,
     idle: Mutex<Vec<rusqlite::Connection>>,
+    /// Idle connections kept for the next reads, at least one per tokio worker thread; a burst
+    /// beyond them opens more and closes them afterwards.
+    keep: usize,
 }
 
 impl PointReaders {
-    /// Idle connections kept for the next reads, at least one per tokio worker thread; a burst
-    /// beyond them opens more and closes them afterwards.
-    fn keep() -> usize {
-        std::thread::available_parallelism().map_or(4, |n| n.get().max(4))
-    }
-
     fn open(&self) -> Result<rusqlite::Connection, rusqlite::Error> {
         use rusqlite::OpenFlags;
         let connection = rusqlite::Connection::open_with_flags(
@@ -169,7 +166,7 @@ impl PointReaders {
             })
             .optional()?;
         let mut idle = self.idle.lock().expect("poisoned");
-        if idle.len() < Self::keep() {
+        if idle.len() < self.keep {
             idle.push(connection);
         }
         Ok(record)
@@ -246,6 +243,8 @@ impl SqliteStore {
             point_reads: PointReaders {
                 path: path.to_owned(),
                 idle: Mutex::new(Vec::new()),
+                // Read once: the standard library reads cgroup files to answer it.
+                keep: std::thread::available_parallelism().map_or(4, |n| n.get().max(4)),
             },
             reads,
             writes,
