@@ -12,6 +12,7 @@
 # printing what was expected and what came, and exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 PROTOND_BIN=${PROTOND_BIN:-target/debug/protond}
 AWS_CLI=${AWS_CLI:-.venv/bin/aws}
@@ -32,24 +33,8 @@ passed=0
 
 cleanup() {
   local status=$?
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2> /dev/null; then
-    kill -TERM "$server_pid" 2> /dev/null || true
-    for _ in $(seq 1 50); do
-      kill -0 "$server_pid" 2> /dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$server_pid" 2> /dev/null || true
-    wait "$server_pid" 2> /dev/null || true
-  fi
-  local environ pid
-  for environ in /proc/[0-9]*/environ; do
-    pid=${environ#/proc/}
-    pid=${pid%/environ}
-    [ "$pid" = "$$" ] && continue
-    if { tr '\0' '\n' < "$environ"; } 2> /dev/null | grep -qxF "PROTOND_QUICKSTART_RUN=$work"; then
-      kill -KILL "$pid" 2> /dev/null || true
-    fi
-  done
+  stop_server "$server_pid"
+  kill_marked "PROTOND_QUICKSTART_RUN=$work"
   if [ "$status" -eq 0 ]; then
     rm -rf "$work"
   else
@@ -140,17 +125,7 @@ PATH="$(dirname "$AWS_CLI"):$PATH" PROTOND_LISTEN=127.0.0.1:0 PROTOND_LOG_FORMAT
 server_pid=$!
 address=""
 for _ in $(seq 1 100); do
-  address=$(python3 -c '
-import json, sys
-for line in open(sys.argv[1]):
-    try:
-        fields = json.loads(line).get("fields", {})
-    except ValueError:
-        continue
-    if fields.get("message") == "protond is listening":
-        print(fields["address"])
-        break
-' "$work/server.log" 2> /dev/null || true)
+  address=$(python3 scripts/listening-address.py "$work/server.log" 2> /dev/null || true)
   [ -n "$address" ] && break
   kill -0 "$server_pid" 2> /dev/null || break
   sleep 0.1

@@ -25,6 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 here=$root/scripts/conformance
+. "$root/scripts/lib.sh"
 
 clients=${CONFORMANCE_CLIENTS:-cli boto3 js rust}
 PROTOND_BIN=${PROTOND_BIN:-target/debug/protond}
@@ -91,26 +92,10 @@ cleanup() {
   for pid in "${client_pids[@]}"; do
     kill -TERM "$pid" 2> /dev/null || true
   done
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2> /dev/null; then
-    kill -TERM "$server_pid" 2> /dev/null || true
-    for _ in $(seq 1 50); do
-      kill -0 "$server_pid" 2> /dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$server_pid" 2> /dev/null || true
-    wait "$server_pid" 2> /dev/null || true
-  fi
+  stop_server "$server_pid"
   # The deployment commands the server started (and anything they left running) carry this
   # run's marker in their environment: stop exactly those, by PID.
-  local environ
-  for environ in /proc/[0-9]*/environ; do
-    pid=${environ#/proc/}
-    pid=${pid%/environ}
-    [ "$pid" = "$$" ] && continue
-    if { tr '\0' '\n' < "$environ"; } 2> /dev/null | grep -qxF "PROTOND_CONFORMANCE_RUN=$work"; then
-      kill -KILL "$pid" 2> /dev/null || true
-    fi
-  done
+  kill_marked "PROTOND_CONFORMANCE_RUN=$work"
   if [ "$status" -eq 0 ] && [ "${CONFORMANCE_KEEP:-0}" != 1 ]; then
     rm -rf "$work"
   else
@@ -160,17 +145,7 @@ PROTOND_LISTEN=127.0.0.1:0 PROTOND_LOG_FORMAT=json PROTOND_CONFORMANCE_RUN="$wor
 server_pid=$!
 address=""
 for _ in $(seq 1 100); do
-  address=$("$PYTHON" -c '
-import json, sys
-for line in open(sys.argv[1]):
-    try:
-        fields = json.loads(line).get("fields", {})
-    except ValueError:
-        continue
-    if fields.get("message") == "protond is listening":
-        print(fields["address"])
-        break
-' "$work/server.log" 2> /dev/null || true)
+  address=$("$PYTHON" "$root/scripts/listening-address.py" "$work/server.log" 2> /dev/null || true)
   [ -n "$address" ] && break
   kill -0 "$server_pid" 2> /dev/null || break
   sleep 0.1

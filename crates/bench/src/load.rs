@@ -242,6 +242,14 @@ pub async fn closed_loop(
             anyhow::Ok(result)
         }));
     }
+    merged(tasks, duration).await
+}
+
+/// The connections' results together, over `duration`.
+async fn merged(
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<LoadResult>>>,
+    duration: Duration,
+) -> anyhow::Result<LoadResult> {
     let mut total = LoadResult::default();
     for task in tasks {
         total.merge(task.await??);
@@ -290,12 +298,7 @@ pub async fn open_loop(
             anyhow::Ok(result)
         }));
     }
-    let mut total = LoadResult::default();
-    for task in tasks {
-        total.merge(task.await??);
-    }
-    total.elapsed = duration;
-    Ok(total)
+    merged(tasks, duration).await
 }
 
 /// Sends every call of `calls` once, over `connections` connections, as fast as answered.

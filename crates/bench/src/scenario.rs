@@ -217,6 +217,28 @@ async fn settle(addr: std::net::SocketAddr, deadline: Duration) -> anyhow::Resul
     }
 }
 
+/// One closed-loop run at the scale's connections, warm-up and length; a failed request fails
+/// it, with `failed` saying what failed.
+async fn closed_run(
+    addr: std::net::SocketAddr,
+    scale: &Scale,
+    calls: &CallSource,
+    failed: &str,
+) -> anyhow::Result<LoadResult> {
+    let result = load::closed_loop(
+        addr,
+        scale.connections,
+        secs(scale.warmup_secs),
+        secs(scale.run_secs),
+        Arc::clone(calls),
+    )
+    .await?;
+    if let Some(failure) = &result.first_failure {
+        bail!("{failed}: {failure}");
+    }
+    Ok(result)
+}
+
 /// Runs `run` against protond and the ceiling `repeats` times, alternating, and keeps the best
 /// (highest throughput) of each.
 async fn versus(
@@ -228,17 +250,8 @@ async fn versus(
     let (mut best_p, mut best_c) = (LoadResult::default(), LoadResult::default());
     for _ in 0..scale.repeats {
         for (addr, best) in [(protond.addr, &mut best_p), (ceiling.addr, &mut best_c)] {
-            let result = load::closed_loop(
-                addr,
-                scale.connections,
-                secs(scale.warmup_secs),
-                secs(scale.run_secs),
-                Arc::clone(&calls),
-            )
-            .await?;
-            if let Some(failure) = &result.first_failure {
-                bail!("a request failed during a load run: {failure}");
-            }
+            let result =
+                closed_run(addr, scale, &calls, "a request failed during a load run").await?;
             if result.rate() > best.rate() {
                 *best = result;
             }
@@ -718,17 +731,7 @@ pub async fn run(binary: &Path, home: &Home, scale: &Scale) -> anyhow::Result<St
     let (sampler_stop, sampler) = rss_sampler(protond_large.pid());
     let mut large_get = LoadResult::default();
     for _ in 0..scale.repeats {
-        let result = load::closed_loop(
-            addr,
-            scale.connections,
-            secs(scale.warmup_secs),
-            secs(scale.run_secs),
-            Arc::clone(&large_gets),
-        )
-        .await?;
-        if let Some(failure) = &result.first_failure {
-            bail!("GetEnvironment failed at scale: {failure}");
-        }
+        let result = closed_run(addr, scale, &large_gets, "GetEnvironment failed at scale").await?;
         if result.rate() > large_get.rate() {
             large_get = result;
         }

@@ -184,7 +184,7 @@ const START_TURN_LIMIT: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 struct StartTurn {
     permit: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
-    limit: Arc<tokio::task::AbortHandle>,
+    limit: tokio::task::AbortHandle,
 }
 
 impl StartTurn {
@@ -203,7 +203,7 @@ impl StartTurn {
         });
         Some(StartTurn {
             permit,
-            limit: Arc::new(limit.abort_handle()),
+            limit: limit.abort_handle(),
         })
     }
 

@@ -183,9 +183,6 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    /// The embedded database failed on a point read (see `SqliteStore::get`).
-    #[error("database error: {0}")]
-    PointRead(#[from] rusqlite::Error),
     /// The database could not be opened or migrated.
     #[error("cannot open the store: {0}")]
     Open(String),

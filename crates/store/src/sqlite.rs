@@ -142,7 +142,7 @@ impl PointReaders {
         Ok(connection)
     }
 
-    fn get(&self, account: &str, kind: Kind, key: &str) -> Result<Option<Record>, StoreError> {
+    fn get(&self, account: &str, kind: Kind, key: &str) -> Result<Option<Record>, rusqlite::Error> {
         use rusqlite::OptionalExtension as _;
         let idle = self.idle.lock().expect("poisoned").pop();
         let connection = match idle {
@@ -552,15 +552,17 @@ impl Store for SqliteStore {
             }
             cache.generation
         };
-        let record = match kind {
-            Kind::Bundle => self.pooled_get(account, kind, key).await?,
-            _ => match self.point_reads.get(account, kind, key) {
-                Ok(record) => record,
-                Err(e) => {
-                    tracing::debug!(error = %e, "point read failed; reading through the pool");
-                    self.pooled_get(account, kind, key).await?
-                }
-            },
+        let point_read = match kind {
+            Kind::Bundle => None,
+            _ => self
+                .point_reads
+                .get(account, kind, key)
+                .inspect_err(|e| tracing::debug!(error = %e, "point read failed; using the pool"))
+                .ok(),
+        };
+        let record = match point_read {
+            Some(record) => record,
+            None => self.pooled_get(account, kind, key).await?,
         };
         if let Some(record) = &record {
             let mut cache = self.cache.lock().expect("poisoned");
