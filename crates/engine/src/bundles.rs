@@ -16,6 +16,11 @@ use crate::records::{self, BundleRecord, TemplateVersionRecord, version_key};
 /// How many parsed bundles are kept; past that the cache starts afresh.
 const CAPACITY: usize = 256;
 
+/// Why a version has no bundle to read.
+fn gone(template: &str, major: &str, minor: &str) -> String {
+    format!("template version {template}:{major}.{minor} no longer exists")
+}
+
 /// Parsed bundles by partition, version and creation time.
 #[derive(Default)]
 pub struct BundleCache {
@@ -33,12 +38,23 @@ impl BundleCache {
         minor: &str,
     ) -> Result<Arc<Bundle>, String> {
         let key = version_key(template, major, minor);
-        let gone = || format!("template version {template}:{major}.{minor} no longer exists");
         let version = records::load::<TemplateVersionRecord>(store, partition, &key)
             .await
             .map_err(|e| e.to_string())?
-            .ok_or_else(gone)?;
-        let created = version.value.version.created_at.as_unix_millis();
+            .ok_or_else(|| gone(template, major, minor))?;
+        self.of_version(store, partition, &version.value).await
+    }
+
+    /// The parsed bundle of `version`, a registered version the caller has read already.
+    pub async fn of_version(
+        &self,
+        store: &dyn Store,
+        partition: &str,
+        version: &TemplateVersionRecord,
+    ) -> Result<Arc<Bundle>, String> {
+        let v = &version.version;
+        let key = version_key(&v.template_name, &v.major_version, &v.minor_version);
+        let created = v.created_at.as_unix_millis();
         let cache_key = format!("{partition}\n{key}\n{created}");
         if let Some(bundle) = self.parsed.lock().expect("poisoned").get(&cache_key) {
             return Ok(Arc::clone(bundle));
@@ -47,7 +63,7 @@ impl BundleCache {
         let record = records::load::<BundleRecord>(store, partition, &key)
             .await
             .map_err(|e| e.to_string())?
-            .ok_or_else(gone)?;
+            .ok_or_else(|| gone(&v.template_name, &v.major_version, &v.minor_version))?;
         let archive = record.value.archive;
         let bundle = tokio::task::spawn_blocking(move || {
             Bundle::from_archive(&archive, &Limits::default()).map_err(|e| e.to_string())

@@ -136,6 +136,19 @@ impl Engine {
             .await
     }
 
+    /// The parsed bundle of `version`, a registered version the caller has read already.
+    pub async fn bundle_of(
+        &self,
+        partition: &str,
+        version: &records::TemplateVersionRecord,
+    ) -> Result<Arc<protond_bundle::Bundle>, String> {
+        let store = self.inner.store.as_ref();
+        self.inner
+            .bundles
+            .of_version(store, partition, version)
+            .await
+    }
+
     /// Tells the engine new work was queued, so it claims it now rather than at the next poll.
     pub fn wake(&self) {
         self.inner.wake.notify_one();

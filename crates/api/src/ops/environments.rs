@@ -77,31 +77,24 @@ async fn check_spec(
     }
     let bundle = proton
         .engine
-        .bundle(&ctx.partition(), template, major, minor)
+        .bundle_of(&ctx.partition(), version)
         .await
         .map_err(|e| internal(ctx, &e))?;
-    let checked = (|| -> Result<Option<&'static str>, String> {
-        if let Some(method) = unsupported_provisioning(&bundle.manifest.provisioning) {
-            return Ok(Some(method));
-        }
-        let spec = protond_bundle::parse_spec(spec).map_err(|e| e.to_string())?;
-        bundle
-            .schema
-            .environment_inputs(&spec)
-            .map(|_| None)
-            .map_err(|e| e.to_string())
-    })();
-    match checked {
-        Ok(None) => Ok(()),
-        Ok(Some(method)) => Err(ProtonError::validation(format!(
+    if let Some(method) = unsupported_provisioning(&bundle.manifest.provisioning) {
+        return Err(ProtonError::validation(format!(
             "The environment template version {template}:{major}.{minor} uses {method}, which \
              protond cannot deploy yet; CodeBuild-style bundles (rendering_engine: codebuild) \
              and CloudFormation bundles (rendering_engine: jinja) deploy today."
-        ))),
-        Err(reason) => Err(ProtonError::validation(format!(
-            "The spec is not valid: {reason}"
-        ))),
+        )));
     }
+    let invalid =
+        |reason: String| ProtonError::validation(format!("The spec is not valid: {reason}"));
+    let spec = protond_bundle::parse_spec(spec).map_err(|e| invalid(e.to_string()))?;
+    bundle
+        .schema
+        .environment_inputs(&spec)
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok(())
 }
 
 /// The name of a provisioning method protond registers and renders but cannot deploy yet.
